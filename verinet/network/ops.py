@@ -1,0 +1,194 @@
+"""The operations of verinet's network IR.
+
+Every value in the IR is a *flat* float64 vector per sample: a node of (per-sample)
+shape ``S`` is carried as an array of shape ``(B, prod(S))`` in C order, where ``B``
+is the batch of samples evaluated together.  Reshapes, flattens, transposes,
+slices and the like are therefore not operations of their own: they are index maps,
+folded into the neighbouring :class:`Affine` at import time.
+
+The IR has six kinds of operation, and every engine (evaluation, gradients, bounds,
+LP encoding, z3) handles exactly these:
+
+========== ==================================================================
+``Input``   the network input, ``n`` entries
+``Affine``  ``y = W x + b``; ``W`` is a dense ``(m, n)`` array or a scipy
+            CSR sparse array (convolutions, index maps)
+``Relu``    ``y = max(x, 0)`` element-wise
+``Sum``     ``y = x_1 + ... + x_k`` (residual connections), equal sizes
+``Concat``  ``y = [x_1; ...; x_k]``, the flat concatenation in input order
+``MaxPool`` ``y_i = max_j x[windows[i, j]]``; index ``-1`` marks padding
+========== ==================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["Op", "Input", "Affine", "Relu", "Sum", "Concat", "MaxPool", "Matrix", "matvec_batch"]
+
+Matrix = np.ndarray | sp.csr_array
+
+
+def matvec_batch(W: Matrix, x: np.ndarray) -> np.ndarray:
+    """``x @ W.T`` for a batch ``x`` of shape ``(B, n)``; returns ``(B, m)`` dense."""
+    if sp.issparse(W):
+        return np.asarray((W @ x.T).T)
+    return x @ W.T
+
+
+def vecmat_batch(g: np.ndarray, W: Matrix) -> np.ndarray:
+    """``g @ W`` for ``g`` of shape ``(B, m)``; returns ``(B, n)`` dense."""
+    if sp.issparse(W):
+        return np.asarray((W.T @ g.T).T)
+    return g @ W
+
+
+@dataclass(eq=False)
+class Op:
+    """Base of IR operations.  ``inputs`` names the producing nodes, in order."""
+
+    inputs: tuple[str, ...]
+    size: int  # number of output entries per sample
+    kind: ClassVar[str] = "Op"
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, g: np.ndarray, xs: tuple[np.ndarray, ...], y: np.ndarray
+                 ) -> tuple[np.ndarray, ...]:  # pragma: no cover - abstract
+        """Vector-Jacobian product: given ``g = dL/dy`` return ``dL/dx_i`` for each input."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass(eq=False)
+class Input(Op):
+    kind: ClassVar[str] = "Input"
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise AssertionError("Input has no forward rule; the network feeds it")
+
+
+@dataclass(eq=False)
+class Affine(Op):
+    """``y = W x + b`` with ``W`` of shape ``(size, n_in)``."""
+
+    W: Matrix = field(default=None)  # type: ignore[assignment]
+    b: np.ndarray = field(default=None)  # type: ignore[assignment]
+    origin: str = ""  # the source operators folded into this map, for display
+    kind: ClassVar[str] = "Affine"
+
+    def __post_init__(self) -> None:
+        assert self.W.ndim == 2, f"Affine weight must be 2-D, got shape {self.W.shape}"
+        assert self.W.shape[0] == self.size == self.b.shape[0], (
+            f"Affine shapes disagree: W {self.W.shape}, b {self.b.shape}, size {self.size}")
+
+    @property
+    def n_in(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.W)
+
+    def dense_W(self) -> np.ndarray:
+        return self.W.toarray() if sp.issparse(self.W) else self.W
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        return matvec_batch(self.W, xs[0]) + self.b
+
+    def backward(self, g, xs, y):
+        return (vecmat_batch(g, self.W),)
+
+    def describe(self) -> str:
+        store = f"sparse, {self.W.nnz} nonzeros" if self.is_sparse else "dense"
+        src = f" from {self.origin}" if self.origin else ""
+        return f"Affine {self.n_in} -> {self.size} ({store}){src}"
+
+
+@dataclass(eq=False)
+class Relu(Op):
+    kind: ClassVar[str] = "Relu"
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        return np.maximum(xs[0], 0.0)
+
+    def backward(self, g, xs, y):
+        return (g * (xs[0] > 0),)
+
+    def describe(self) -> str:
+        return f"Relu ({self.size})"
+
+
+@dataclass(eq=False)
+class Sum(Op):
+    kind: ClassVar[str] = "Sum"
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        out = xs[0].copy()
+        for x in xs[1:]:
+            out += x
+        return out
+
+    def backward(self, g, xs, y):
+        return tuple(g for _ in xs)
+
+    def describe(self) -> str:
+        return f"Sum of {len(self.inputs)} ({self.size})"
+
+
+@dataclass(eq=False)
+class Concat(Op):
+    kind: ClassVar[str] = "Concat"
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        return np.concatenate(xs, axis=1)
+
+    def backward(self, g, xs, y):
+        cuts = np.cumsum([x.shape[1] for x in xs])[:-1]
+        return tuple(np.split(g, cuts, axis=1))
+
+    def describe(self) -> str:
+        return f"Concat of {len(self.inputs)} ({self.size})"
+
+
+@dataclass(eq=False)
+class MaxPool(Op):
+    """``y_i = max_j x[windows[i, j]]``; entries ``-1`` in ``windows`` are padding (ignored)."""
+
+    windows: np.ndarray = field(default=None)  # type: ignore[assignment]
+    kind: ClassVar[str] = "MaxPool"
+
+    def __post_init__(self) -> None:
+        assert self.windows.ndim == 2 and self.windows.shape[0] == self.size, (
+            f"MaxPool windows must be ({self.size}, k), got {self.windows.shape}")
+        assert (self.windows >= 0).any(axis=1).all(), "every MaxPool window needs a real entry"
+
+    def _padded(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = x.shape[1]
+        xp = np.concatenate([x, np.full((x.shape[0], 1), -np.inf)], axis=1)
+        idx = np.where(self.windows < 0, n, self.windows)
+        return xp, idx
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        xp, idx = self._padded(xs[0])
+        return xp[:, idx].max(axis=2)
+
+    def backward(self, g, xs, y):
+        x = xs[0]
+        xp, idx = self._padded(x)
+        arg = xp[:, idx].argmax(axis=2)  # (B, m)
+        src = idx[np.arange(idx.shape[0])[None, :], arg]  # (B, m)
+        gx = np.zeros((x.shape[0], x.shape[1] + 1))
+        rows = np.broadcast_to(np.arange(x.shape[0])[:, None], src.shape)
+        np.add.at(gx, (rows, src), g)
+        return (gx[:, :-1],)
+
+    def describe(self) -> str:
+        return f"MaxPool {self.windows.shape[1]}-window ({self.size})"
