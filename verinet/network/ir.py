@@ -13,15 +13,16 @@ product is no larger than its factors (always for index maps and scalings).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from .ops import Affine, Concat, Input, MaxPool, Op, Relu, Sum
+from .ops import Affine, Input, Op, Relu, Sum
 
 __all__ = ["Network", "NetworkBuilder", "compose_affine"]
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx

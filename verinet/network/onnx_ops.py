@@ -570,9 +570,10 @@ def _softmax(ctx, node, inputs):
     v = _only_var(ctx, inputs)
     if node.output[0] not in ctx.graph_outputs:
         raise ctx.unsupported("Softmax is supported only as the final operation")
-    warnings.warn(f'{ctx.path}: dropped the final {node.op_type} node "{node.name or node.output[0]}"'
-                  "; it preserves the order of the classes, so properties comparing outputs "
-                  "are unaffected, but output values are now the logits", stacklevel=2)
+    label = node.name or node.output[0]
+    warnings.warn(f'{ctx.path}: dropped the final {node.op_type} node "{label}"; it '
+                  "preserves the order of the classes, so properties comparing outputs are "
+                  "unaffected, but output values are now the logits", stacklevel=2)
     return [v]
 
 
