@@ -123,7 +123,7 @@ class Network:
         for i, (name, op) in enumerate(self.plan[1:], start=1):
             vals[name] = op.forward(*(vals[s] for s in op.inputs))
             if keep_set is not None:
-                for s in op.inputs:
+                for s in set(op.inputs):  # an input may be read twice, e.g. Concat(h, h)
                     if self._last_use[s] == i and s not in keep_set:
                         del vals[s]
         if keep_set is not None:

@@ -188,11 +188,12 @@ def load_onnx(path: str | os.PathLike) -> Network:
     return from_model(model, p)
 
 
-def _opset(model: onnx.ModelProto) -> int:
+def _opset(model: onnx.ModelProto, path: str) -> int:
     for imp in model.opset_import:
         if imp.domain in ("", "ai.onnx"):
             return int(imp.version)
-    return 1
+    raise ModelLoadError(f"{path}: the model imports no version of the standard ONNX operator "
+                         "set (opset_import); check that the file is a complete .onnx export")
 
 
 def _input_shape(vi: onnx.ValueInfoProto, path: str) -> tuple[tuple[int, ...], list[int]]:
@@ -265,7 +266,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     from .onnx_ops import CONVERTERS
 
     graph = model.graph
-    opset = _opset(model)
+    opset = _opset(model, path)
     env: dict[str, Value] = {}
     for init in graph.initializer:
         try:

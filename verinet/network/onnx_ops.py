@@ -375,14 +375,20 @@ def _matmul(ctx, node, inputs):
         raise ctx.unsupported("the product of two network values is not piecewise linear")
     if isinstance(a, Var):
         w = np.asarray(b, dtype=np.float64)
-        r = max(len(a.shape), w.ndim)
-        if len(a.shape) == 1 or w.ndim == 1:
-            return [ctx.linear(a, lambda x: np.matmul(x, w), 0.0, label="MatMul")]
-        return [ctx.linear(a, lambda x: np.matmul(align(x, r), w), 0.0, label="MatMul")]
+        if len(a.shape) == 1 and w.ndim > 2:  # a vector times a stack of matrices
+            lead = (1,) * (w.ndim - 1)
+            fn = lambda x: np.matmul(x.reshape((x.shape[0],) + lead + a.shape), w)[..., 0, :]  # noqa: E731
+        elif len(a.shape) == 1 or w.ndim == 1:
+            fn = lambda x: np.matmul(x, w)  # noqa: E731
+        else:
+            r = max(len(a.shape), w.ndim)
+            fn = lambda x: np.matmul(align(x, r), w)  # noqa: E731
+        return [ctx.linear(a, fn, 0.0, label="MatMul")]
     w = np.asarray(a, dtype=np.float64)
-    if len(b.shape) == 1:
-        return [ctx.linear(b, lambda x: x @ w.T if w.ndim == 2 else np.matmul(w, x[..., None])
-                           [..., 0], 0.0, label="MatMul")]
+    if len(b.shape) == 1:  # the vector as a column, whose unit axis is then dropped
+        col = (1,) * max(w.ndim - 2, 0) + b.shape + (1,)
+        return [ctx.linear(b, lambda x: np.matmul(w, x.reshape((x.shape[0],) + col))[..., 0],
+                           0.0, label="MatMul")]
     r = max(len(b.shape), w.ndim)
     return [ctx.linear(b, lambda x: np.matmul(w, align(x, r)), 0.0, label="MatMul")]
 
@@ -481,7 +487,10 @@ def _batchnorm(ctx, node, inputs):
     eps = float(a.get("epsilon", 1e-5))
     s = scale / np.sqrt(var + eps)
     t = bias - mean * s
-    shape = (-1,) + (1,) * (len(v.shape) - 2)
+    if ctx.opset < 9 and a.get("spatial", 1) == 0:  # statistics per entry, not per channel
+        shape = tuple(v.shape[1:])
+    else:
+        shape = (-1,) + (1,) * (len(v.shape) - 2)
     s_b, t_b = s.reshape(shape), t.reshape(shape)
     return [ctx.linear(v, lambda x: x * s_b, t_b, label="BatchNormalization")]
 
@@ -496,9 +505,7 @@ def _relu(ctx, node, inputs):
 def _leaky(ctx, node, inputs):
     v = _only_var(ctx, inputs)
     alpha = float(attrs(node).get("alpha", 0.01))
-    if not 0.0 <= alpha <= 1.0:
-        raise ctx.unsupported(f"LeakyRelu with alpha {alpha} outside [0, 1]")
-    # leaky(x) = alpha * x + (1 - alpha) * relu(x)
+    # leaky(x) = alpha * x + (1 - alpha) * relu(x), exact for every alpha
     r = ctx.emit(node.output[0] + "/relu", lambda nm: ReluOp((v.node,), v.size), v.shape)
     lin = ctx.linear(v, lambda x: alpha * x, 0.0, label="LeakyRelu")
     rel = ctx.linear(r, lambda x: (1.0 - alpha) * x, 0.0, label="LeakyRelu")
@@ -542,15 +549,12 @@ def _average_windows(ctx, v: Var, windows: np.ndarray, counts: np.ndarray,
 def _avgpool(ctx, node, inputs):
     v = _only_var(ctx, inputs)
     kernel, strides, dil, pads, ceil = _pool_params(node, v)
-    windows, out_shape = pool_windows(v.shape, kernel, strides, dil, pads, ceil)
     if attrs(node).get("count_include_pad", 0):
         # padding counts, but positions beyond the padded input (ceil mode) do not
-        nd = len(kernel)
-        padded = [v.shape[-nd + i] + pads[i] + pads[i + nd] for i in range(nd)]
-        inner, _ = pool_windows(tuple(v.shape[:-nd]) + tuple(padded), kernel, strides, dil,
-                                [0] * (2 * nd), ceil)
-        counts = (inner >= 0).sum(axis=1).astype(np.float64)
+        windows, out_shape = pool_windows(v.shape, kernel, strides, dil, pads, ceil, -2)
+        counts = (windows != -1).sum(axis=1).astype(np.float64)
     else:
+        windows, out_shape = pool_windows(v.shape, kernel, strides, dil, pads, ceil)
         counts = (windows >= 0).sum(axis=1).astype(np.float64)
     return [_average_windows(ctx, v, windows, counts, out_shape)]
 

@@ -90,12 +90,14 @@ def pool_out_size(n: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: b
 
 
 def pool_windows(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-                 dilations: Sequence[int], pads: Sequence[int], ceil_mode: bool
-                 ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Flat input indices of each pooling window, ``-1`` for padding.
+                 dilations: Sequence[int], pads: Sequence[int], ceil_mode: bool,
+                 pad_index: int = -1) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Flat input indices of each pooling window, negative for padding.
 
     ``shape`` is the per-sample input shape ``(..., *spatial)``; returns
-    ``(windows (n_out, prod(kernel)), out_shape)``.
+    ``(windows (n_out, prod(kernel)), out_shape)``.  Entries in the explicit
+    ``pads`` read ``pad_index``; entries beyond them (the overhang of the last
+    window in ceil mode) read ``-1``.
     """
     nd = len(kernel)
     spatial = shape[-nd:]
@@ -108,8 +110,9 @@ def pool_windows(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[
         need = (out[i] - 1) * strides[i] + eff - (spatial[i] + pads[i] + pads[i + nd])
         extra.append(max(need, 0))
     lead = [(0, 0)] * (len(shape) - nd)
-    xp = np.pad(idx, lead + [(pads[i], pads[i + nd] + extra[i]) for i in range(nd)],
-                constant_values=-1)
+    xp = np.pad(idx, lead + [(pads[i], pads[i + nd]) for i in range(nd)],
+                constant_values=pad_index)
+    xp = np.pad(xp, lead + [(0, extra[i]) for i in range(nd)], constant_values=-1)
     win = _windows(xp, kernel, strides, dilations, out)
     out_shape = tuple(shape[:-nd]) + tuple(out)
     return win.reshape(int(np.prod(out_shape)), -1), out_shape
