@@ -1,0 +1,318 @@
+"""The ``verinet`` command line: parse, call the API, print, map outcomes to exit codes.
+
+Subcommands live in a registry (:data:`COMMANDS`).  Adding one is a function that
+declares its arguments, a function that runs it and returns an exit code, and one
+:func:`command` decorator::
+
+    def _frob_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="...")
+
+    @command("frob", help="one line for the command list", arguments=_frob_arguments)
+    def _frob(args: argparse.Namespace) -> int:
+        ...
+        return EXIT_OK
+
+Errors are never printed as tracebacks: a :class:`~verinet.errors.VerinetError` becomes one
+line ``verinet: error: <message>`` on stderr and the exit code of its class in
+:data:`EXIT_CODE`; anything else is an internal error (exit 1, ``--debug`` shows the
+traceback).  Heavy modules (numpy, onnx, the engines) are imported inside the commands so
+that ``verinet --help`` and ``verinet --version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._version import __version__
+from .errors import (
+    InputError,
+    ModelLoadError,
+    SolverError,
+    SpecMismatchError,
+    SpecParseError,
+    UnsupportedOperatorError,
+    VerinetError,
+)
+
+__all__ = [
+    "main",
+    "build_parser",
+    "command",
+    "Command",
+    "COMMANDS",
+    "EXIT_CODE",
+    "exit_code_for",
+    "EXIT_OK",
+    "EXIT_INTERNAL",
+    "EXIT_USAGE",
+    "EXIT_BAD_MODEL",
+    "EXIT_BAD_PROPERTY",
+    "EXIT_BAD_INPUT",
+    "EXIT_VIOLATED",
+    "EXIT_UNKNOWN",
+    "EXIT_INTERRUPTED",
+]
+
+# ------------------------------------------------------------------ exit codes
+EXIT_OK = 0            #: success; for ``verify``: verified (``unsat``)
+EXIT_INTERNAL = 1      #: an unexpected error inside verinet (a bug: please report it)
+EXIT_USAGE = 2         #: bad command line (argparse)
+EXIT_BAD_MODEL = 3     #: the model cannot be loaded, or uses an unsupported operator
+EXIT_BAD_PROPERTY = 4  #: the property does not parse, or does not fit the model
+EXIT_BAD_INPUT = 5     #: another input is malformed (a point, an epsilon, a label)
+EXIT_VIOLATED = 10     #: ``verify``: the property is violated (``sat``, counterexample found)
+EXIT_UNKNOWN = 20      #: ``verify``: no answer within the budget (``unknown`` / ``timeout``)
+EXIT_INTERRUPTED = 130  #: interrupted by the user (Ctrl-C)
+
+#: Exit code per error class; a class not listed takes the code of its nearest listed base.
+EXIT_CODE: dict[type[BaseException], int] = {
+    VerinetError: EXIT_INTERNAL,
+    ModelLoadError: EXIT_BAD_MODEL,
+    UnsupportedOperatorError: EXIT_BAD_MODEL,
+    SpecParseError: EXIT_BAD_PROPERTY,
+    SpecMismatchError: EXIT_BAD_PROPERTY,
+    InputError: EXIT_BAD_INPUT,
+    SolverError: EXIT_INTERNAL,
+}
+
+_EXIT_TABLE = f"""\
+exit codes:
+  {EXIT_OK:<3}  success (verify: verified, the property holds / unsat)
+  {EXIT_VIOLATED:<3}  verify: violated, a counterexample was found (sat)
+  {EXIT_UNKNOWN:<3}  verify: unknown or timeout
+  {EXIT_USAGE:<3}  usage error (bad command line)
+  {EXIT_BAD_MODEL:<3}  the model cannot be loaded or uses an unsupported operator
+  {EXIT_BAD_PROPERTY:<3}  the property does not parse or does not fit the model
+  {EXIT_BAD_INPUT:<3}  another input is malformed (a point, an epsilon, a label)
+  {EXIT_INTERNAL:<3}  internal error (please report it; --debug shows the traceback)
+  {EXIT_INTERRUPTED:<3}  interrupted"""
+
+_EPILOG = f"""\
+examples:
+  verinet info benchmarks/demo/demo.onnx
+  verinet info benchmarks/demo/demo.onnx --vnnlib benchmarks/demo/demo.vnnlib
+  verinet eval benchmarks/demo/demo.onnx --input 0.1,0,0,0,-0.2
+  verinet eval model.onnx --input points.npy
+
+{_EXIT_TABLE}
+"""
+
+_REPORT_HINT = ("this is a bug in verinet; please report it with the command line and files "
+                "(rerun with --debug for the traceback)")
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of ``exc``'s class, or of its nearest base listed in :data:`EXIT_CODE`."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODE:
+            return EXIT_CODE[cls]
+    return EXIT_INTERNAL
+
+
+# -------------------------------------------------------------------- registry
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its name, one-line help, argument declarations and handler."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Handler
+    description: str = ""
+    epilog: str = ""
+
+
+#: Subcommands by name, in the order they are listed by ``--help``.
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, *, help: str, arguments: Callable[[argparse.ArgumentParser], None],
+            description: str = "", epilog: str = "") -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of subcommand ``name``."""
+    def deco(run: Handler) -> Handler:
+        assert name not in COMMANDS, f"subcommand {name!r} registered twice"
+        COMMANDS[name] = Command(name, help, arguments, run, description or help, epilog)
+        return run
+    return deco
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per registered command."""
+    parser = argparse.ArgumentParser(
+        prog="verinet",
+        description="verinet: a formal verifier for ReLU neural networks "
+                    "(ONNX and .nnet models, VNN-LIB properties).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"verinet {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of unexpected errors")
+    # the same flag after the subcommand; SUPPRESS keeps it from resetting the top-level value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description,
+                           epilog=(cmd.epilog + "\n\n" if cmd.epilog else "") + _EXIT_TABLE,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[common])
+        cmd.arguments(p)
+        p.set_defaults(handler=cmd.run)
+    return parser
+
+
+# ---------------------------------------------------------------- main & output
+def _error(message: str, stream: TextIO | None = None) -> None:
+    first, *rest = str(message).strip().splitlines() or [""]
+    print(f"verinet: error: {first}", file=stream or sys.stderr)
+    for line in rest:  # messages are meant to be one line; keep any extra lines indented
+        print(f"  {line}", file=stream or sys.stderr)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"verinet: warning: {message}", file=file or sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version and usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+    debug = bool(getattr(args, "debug", False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", UserWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.handler(args))
+        except VerinetError as exc:
+            if debug:
+                traceback.print_exc()
+            _error(str(exc))
+            return exit_code_for(exc)
+        except KeyboardInterrupt:
+            print("verinet: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:  # the last line of defence: one line, exit 1
+            if debug:
+                traceback.print_exc()
+            _error(f"internal error: {type(exc).__name__}: {exc}; {_REPORT_HINT}")
+            return EXIT_INTERNAL
+
+
+# --------------------------------------------------------------------- helpers
+def _load_model(path: str) -> Any:
+    from .network import load
+
+    return load(path)
+
+
+def _load_property(path: str, network: Any) -> Any:
+    """Read a VNN-LIB file and check that it fits ``network``."""
+    from .spec import read_vnnlib
+
+    prop = read_vnnlib(path)
+    prop.check_fits(network.n_inputs, network.n_outputs, where=network.name or "")
+    return prop
+
+
+def _read_point(text: str) -> Any:
+    """``--input``: a ``.npy`` file or comma-separated numbers, as a float64 array."""
+    import numpy as np
+
+    if text.lower().endswith(".npy") or Path(text).is_file():
+        try:
+            a = np.load(text, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--input {text}: cannot read a .npy array ({exc})") from None
+        try:
+            a = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"--input {text}: the array is not numeric ({exc})") from None
+    else:
+        tokens = [t.strip() for t in text.replace(";", ",").split(",")]
+        if tokens and tokens[-1] == "":  # allow a trailing comma
+            tokens.pop()
+        values = []
+        for k, tok in enumerate(tokens):
+            try:
+                values.append(float(tok))
+            except ValueError:
+                raise InputError(f"--input: value {k} ({tok!r}) is not a number; pass a .npy "
+                                 'file or comma-separated numbers such as "0.1,0,-2"') from None
+        a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        raise InputError(f"--input {text}: no values")
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"--input {text}: every value must be finite (no nan or inf)")
+    return a
+
+
+def _fmt(v: float) -> str:
+    return repr(float(v))
+
+
+# --------------------------------------------------------------------- commands
+def _info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
+    p.add_argument("--vnnlib", metavar="PROP",
+                   help="also read this VNN-LIB property, check it fits the model, describe it")
+
+
+@command("info", help="describe a model (operations, shapes, neuron and ReLU counts)",
+         arguments=_info_arguments,
+         description="Load MODEL and print its operations, shapes, neuron and ReLU counts and "
+                     "its input and output sizes. With --vnnlib, also read the property, "
+                     "check that it fits the model and describe it.",
+         epilog="example:\n  verinet info benchmarks/demo/demo.onnx "
+                "--vnnlib benchmarks/demo/demo.vnnlib")
+def _info(args: argparse.Namespace) -> int:
+    network = _load_model(args.model)
+    prop = _load_property(args.vnnlib, network) if args.vnnlib else None
+    print(network.summary())
+    if prop is not None:
+        print(f"property {prop.describe()}")
+        print("property fits the model")
+    return EXIT_OK
+
+
+def _eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
+    p.add_argument("--input", "-x", metavar="X", required=True,
+                   help='the input point: a .npy file (one point or a batch) or '
+                        'comma-separated numbers such as "0.1,0,-0.2"')
+
+
+@command("eval", help="run a forward pass and print the outputs and the argmax",
+         arguments=_eval_arguments,
+         description="Evaluate MODEL (in float64) on the point X and print the outputs and "
+                     "the index of the largest one. A .npy file may hold a batch of points, "
+                     "one per row (or per leading index).",
+         epilog='examples:\n  verinet eval benchmarks/demo/demo.onnx --input 0.1,0,0,0,-0.2\n'
+                "  verinet eval model.onnx --input points.npy")
+def _eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    network = _load_model(args.model)
+    x = network.as_batch(_read_point(args.input))
+    y = network.evaluate(x)
+    for k, row in enumerate(y):
+        head = f"sample {k}: " if len(y) > 1 else ""
+        print(f"{head}outputs ({network.n_outputs}): {', '.join(_fmt(v) for v in row)}")
+        print(f"{head}argmax: {int(np.argmax(row))}")
+    return EXIT_OK
