@@ -1,0 +1,132 @@
+"""Frozen configuration dataclasses, passed explicitly (no globals, no option dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["LPConfig", "BoundsConfig", "SearchConfig", "AttackConfig", "VerifierConfig"]
+
+_PRESOLVE_CHOICES = ("off", "on", "choose")
+_SIMPLEX_CHOICES = ("dual", "primal", "choose")
+
+
+@dataclass(frozen=True)
+class LPConfig:
+    """Options of the LP layer (:mod:`verinet.lp`).
+
+    Tolerances are absolute in the solver's (scaled) model unless said otherwise.
+
+    * ``primal_feasibility_tolerance``, ``dual_feasibility_tolerance``: passed to the solver.
+      ``1e-9`` (HiGHS's default is ``1e-7``): the search reads bounds and candidate points off
+      the LP, so a tighter tolerance costs a few iterations but lets fewer near-violations
+      through.  HiGHS accepts values down to ``1e-10``.
+    * ``time_limit``: default seconds per solve (``None`` = unlimited); ``solve(time_limit=...)``
+      overrides it for one call.  A solve that hits the limit is ``LPStatus.UNKNOWN``.
+    * ``threads``: solver threads; 1, because the search parallelises across processes.
+    * ``presolve``: ``"off"`` by default.  Warm-started re-solves skip presolve anyway (HiGHS
+      presolves only when it has no valid basis), and when presolve is what detects an
+      infeasibility HiGHS holds no dual ray and must re-solve to produce one.
+    * ``simplex_strategy``: ``"dual"`` (default) re-optimises fastest after bound changes and
+      added rows, and its infeasibility proofs come with a dual ray.
+    * ``output_flag``: ``False`` silences the solver completely.
+    * ``check_tolerance``: the re-check of an "optimal" answer allows a violation of
+      ``check_tolerance * max(1, |a_i| . |x|)`` on row ``i`` (``|a_i| . |x|`` is the size of
+      the terms summed, i.e. the scale of rounding in ``a_i . x``) and
+      ``check_tolerance * max(1, |bound|)`` on a column bound.
+    * ``certificate_tolerance``: extra relative margin a certificate (a Farkas ray, or row
+      duals turned into an objective bound) must leave in float64, on top of a bound on the
+      rounding error of its sums (``~(m + n) * eps``); relative to the sum of absolute values
+      of the terms involved.
+    """
+
+    primal_feasibility_tolerance: float = 1e-9
+    dual_feasibility_tolerance: float = 1e-9
+    time_limit: float | None = None
+    threads: int = 1
+    presolve: Literal["off", "on", "choose"] = "off"
+    simplex_strategy: Literal["dual", "primal", "choose"] = "dual"
+    output_flag: bool = False
+    check_tolerance: float = 1e-7
+    certificate_tolerance: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.presolve not in _PRESOLVE_CHOICES:
+            raise ValueError(f"presolve must be one of {_PRESOLVE_CHOICES}, got {self.presolve!r}")
+        if self.simplex_strategy not in _SIMPLEX_CHOICES:
+            raise ValueError(
+                f"simplex_strategy must be one of {_SIMPLEX_CHOICES}, got {self.simplex_strategy!r}"
+            )
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be positive or None, got {self.time_limit!r}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads!r}")
+        for name in (
+            "primal_feasibility_tolerance",
+            "dual_feasibility_tolerance",
+            "check_tolerance",
+            "certificate_tolerance",
+        ):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BoundsConfig:
+    """Options of the bound computations.
+
+    * ``method``: ``"symbolic"`` (forward symbolic intermediate bounds, backward CROWN
+      for the property rows) or ``"interval"`` (plain interval arithmetic, for tests).
+    """
+
+    method: Literal["symbolic", "interval"] = "symbolic"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Options of the complete search.
+
+    * ``strategy``: ``"auto"`` picks input splitting for networks with at most
+      ``input_split_max_dims`` inputs and ReLU splitting otherwise; ``"input"``,
+      ``"relu"`` and ``"smt"`` force one engine.
+    * ``batch``: input boxes bounded per numpy call.
+    * ``lookahead_max_dims``: with at most this many inputs, input splitting bounds
+      both halves along every dimension and keeps the split whose worse half is
+      closest to closed (otherwise the ``branching`` heuristic picks one dimension).
+    * ``min_width``: boxes narrower than this in every dimension are not split further
+      (they are handed to the exact engine instead).
+    """
+
+    strategy: Literal["auto", "input", "relu", "smt"] = "auto"
+    input_split_max_dims: int = 12
+    batch: int = 1024
+    min_width: float = 1e-9
+    branching: str = "gradient-width"
+    lookahead_max_dims: int = 8
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Options of the falsification pass run before the search.
+
+    * ``enabled``: run it at all (``--no-attack`` turns it off).
+    * ``budget_share``: at most this share of the time budget goes to it.
+    * ``samples``: random points tried per input box.
+    """
+
+    enabled: bool = True
+    budget_share: float = 0.1
+    samples: int = 2048
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    """Everything :func:`verinet.verify` can be told, in one frozen value."""
+
+    bounds: BoundsConfig = BoundsConfig()
+    search: SearchConfig = SearchConfig()
+    lp: LPConfig = LPConfig()
+    attack: AttackConfig = AttackConfig()
+    seed: int = 0
+    check_onnxruntime: bool = True

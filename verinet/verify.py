@@ -1,0 +1,129 @@
+"""``verify``: the one orchestrator.  A property, a network, a time budget -> a ``Result``.
+
+Order of work, all under one deadline:
+
+1. check the property fits the network;
+2. a short falsification pass (random points in each input box; a share of the
+   budget, ``AttackConfig``), answering ``sat`` when a confirmed counterexample
+   turns up;
+3. the complete search on each property case, by the strategy chosen in
+   ``SearchConfig`` (``auto``: input splitting for few inputs, ReLU splitting
+   otherwise).  ``sat`` as soon as one case is ``sat``; ``unsat`` only when every
+   case is ``unsat``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .bounds import crown_bounds
+from .config import VerifierConfig
+from .counterexample import CexChecker, case_margin
+from .errors import VerinetError
+from .network.ir import Network
+from .result import Result, Stats, Status
+from .search.input_split import CaseRows, input_split
+from .spec.property import Case, Property
+
+__all__ = ["verify"]
+
+
+def _row_bounder(network: Network, case: Case):
+    """``bound(lower, upper) -> (lb, slopes)`` for the stacked rows of ``case``.
+
+    ``lb (B, K)`` are sound lower bounds of ``C_in x + C_out y`` over each box (CROWN
+    back-substitution, intersected with interval bounds); ``slopes (B, K, n_in)`` the
+    input coefficients of the linear lower bounds they come from (for heuristics).
+    """
+    rows = CaseRows.of(case, network.n_inputs, network.n_outputs)
+    C_in_pos, C_in_neg = np.maximum(rows.C_in, 0.0), np.minimum(rows.C_in, 0.0)
+    has_in = bool(np.any(rows.C_in))
+
+    def bound(lower: np.ndarray, upper: np.ndarray):
+        b = crown_bounds(network, lower, upper, rows.C_out)
+        lb, slopes = b.out_lower, b.lower_A
+        if has_in:
+            # exact bound of the input part; its rounding is covered by one ulp step
+            lin = lower @ C_in_pos.T + upper @ C_in_neg.T
+            err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(rows.C_in).T
+            lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps, -np.inf)
+            slopes = slopes + rows.C_in[None]
+        return lb, slopes
+
+    return bound
+
+
+def _sample_attack(network: Network, prop: Property, checker: CexChecker, n: int,
+                   rng: np.random.Generator, stats: Stats):
+    for case in prop.cases:
+        lo, hi = case.box.lower, case.box.upper
+        pts = lo + (hi - lo) * rng.random((n, lo.size))
+        pts = np.concatenate([pts, (0.5 * (lo + hi))[None]])
+        y = network.evaluate(pts)
+        marg = case_margin(case, pts, y)
+        stats.candidates += pts.shape[0]
+        for i in np.argsort(-marg)[:4]:
+            if marg[i] >= 0:
+                cex = checker.confirm(pts[i], source="random sampling")
+                if cex is not None:
+                    return cex
+                stats.rejected += 1
+    return None
+
+
+def verify(network: Network, prop: Property, timeout: float = 60.0,
+           config: VerifierConfig | None = None, *, start: float | None = None) -> Result:
+    """Decide whether some input of ``prop``'s region drives ``network`` into the bad region.
+
+    Args:
+        network: the network (see :func:`verinet.load`).
+        prop: the property; its bad region describes counterexamples.
+        timeout: seconds for the whole call (counted from ``start`` if given, so that
+            a caller can include loading time).
+        config: options; defaults to ``VerifierConfig()``.
+    Returns:
+        a :class:`Result`: ``SAT`` with a confirmed counterexample, ``UNSAT`` when every
+        branch was closed soundly, else ``TIMEOUT`` or ``UNKNOWN``.
+    """
+    config = config or VerifierConfig()
+    t0 = time.monotonic() if start is None else start
+    deadline = t0 + timeout
+    stats = Stats()
+    prop.check_fits(network.n_inputs, network.n_outputs, where=network.name)
+    checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
+
+    def done(status: Status, cex=None, reason: str = "") -> Result:
+        stats.rejected = max(stats.rejected, checker.rejected)
+        return Result(status, cex, time.monotonic() - t0, stats, reason)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        rng = np.random.default_rng(config.seed)
+        if config.attack.enabled:
+            ta = time.monotonic()
+            cex = _sample_attack(network, prop, checker, config.attack.samples, rng, stats)
+            stats.time_attack += time.monotonic() - ta
+            if cex is not None:
+                return done(Status.SAT, cex)
+        strategy = config.search.strategy
+        if strategy == "auto":
+            small = network.n_inputs <= config.search.input_split_max_dims
+            strategy = "input" if small else "relu"
+        stats.strategy = strategy
+        if strategy != "input":
+            return done(Status.UNKNOWN, reason=f"strategy {strategy!r} is not available yet")
+        undecided = ""
+        for case in prop.cases:
+            out = input_split(case, _row_bounder(network, case), network.evaluate, checker,
+                              network.n_outputs, deadline, stats, config.search)
+            if out.status == "sat":
+                return done(Status.SAT, out.counterexample)
+            if out.status == "timeout":
+                return done(Status.TIMEOUT)
+            if out.status == "unknown":
+                undecided = out.reason
+        if undecided:
+            return done(Status.UNKNOWN, reason=undecided)
+        return done(Status.UNSAT)
