@@ -31,7 +31,10 @@ from .errors import (
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .network import Network, load
+    from .config import VerifierConfig
+    from .result import Counterexample, Result, Status
     from .spec import Property, parse_vnnlib, read_vnnlib, robustness, write_vnnlib
+    from .verify import verify
 
 __all__ = [
     "__version__",
@@ -44,6 +47,12 @@ __all__ = [
     "parse_vnnlib",
     "write_vnnlib",
     "robustness",
+    # verification
+    "verify",
+    "Result",
+    "Status",
+    "Counterexample",
+    "VerifierConfig",
     # errors
     "VerinetError",
     "ModelLoadError",
@@ -63,6 +72,11 @@ _LAZY = {
     "parse_vnnlib": "verinet.spec",
     "write_vnnlib": "verinet.spec",
     "robustness": "verinet.spec",
+    "verify": "verinet.verify",
+    "Result": "verinet.result",
+    "Status": "verinet.result",
+    "Counterexample": "verinet.result",
+    "VerifierConfig": "verinet.config",
 }
 
 

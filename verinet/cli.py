@@ -316,3 +316,98 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{head}outputs ({network.n_outputs}): {', '.join(_fmt(v) for v in row)}")
         print(f"{head}argmax: {int(np.argmax(row))}")
     return EXIT_OK
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--vnnlib", metavar="PROP", help="the VNN-LIB property to decide")
+    what.add_argument("--eps", type=float, metavar="E",
+                      help="L-infinity radius of a robustness query around --input")
+    p.add_argument("--input", "-x", metavar="X",
+                   help='with --eps: the centre point (.npy file or "v1,v2,...")')
+    p.add_argument("--label", type=int, metavar="K",
+                   help="with --eps: the class that must be kept (default: the predicted one)")
+    p.add_argument("--lower", type=float, metavar="L", help="with --eps: input domain minimum")
+    p.add_argument("--upper", type=float, metavar="U", help="with --eps: input domain maximum")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds for the whole run, loading included (default: 60)")
+    p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
+                   help="search engine (default: auto: input splitting for few inputs, "
+                        "ReLU splitting otherwise)")
+    p.add_argument("--no-attack", action="store_true",
+                   help="skip the falsification pass before the search")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (status, time, counterexample, statistics)")
+    p.add_argument("--results-file", metavar="OUT",
+                   help="write the answer in the VNN-COMP results format")
+    p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
+
+
+@command("verify", help="decide a VNN-LIB property or a robustness query",
+         arguments=_verify_arguments,
+         description="Decide whether some input in the property's region drives MODEL into "
+                     "the bad output region. Answers: unsat (verified: no such input), sat "
+                     "(violated: a counterexample confirmed in float64 and, for ONNX models, "
+                     "by onnxruntime), unknown or timeout.",
+         epilog="examples:\n"
+                "  verinet verify model.onnx --vnnlib prop.vnnlib --timeout 116\n"
+                "  verinet verify model.onnx --eps 0.02 --input x.npy --label 3 "
+                "--lower 0 --upper 1 --json")
+def _verify(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from .config import AttackConfig, SearchConfig, VerifierConfig
+    from .result import Status, vnncomp_text
+    from .verify import verify
+
+    start = time.monotonic()
+    if args.timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {args.timeout}")
+    network = _load_model(args.model)
+    if args.vnnlib:
+        prop = _load_property(args.vnnlib, network)
+    else:
+        if args.input is None:
+            raise InputError("--eps needs --input, the centre of the ball")
+        from .spec import robustness
+
+        prop = robustness(_read_point(args.input), args.eps, label=args.label,
+                          lower=args.lower, upper=args.upper, network=network)
+    config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
+                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
+    result = verify(network, prop, timeout=args.timeout, config=config, start=start)
+    if args.results_file:
+        with open(args.results_file, "w", encoding="utf-8") as f:
+            f.write(vnncomp_text(result))
+    cex = result.counterexample
+    if args.cex_out and cex is not None:
+        np.save(args.cex_out, cex.x.reshape(network.input_shape))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        words = {Status.UNSAT: "unsat: verified, no input in the region reaches the bad outputs",
+                 Status.SAT: "sat: violated, counterexample found and confirmed",
+                 Status.UNKNOWN: "unknown: no answer (this is not a proof either way)",
+                 Status.TIMEOUT: "timeout: no answer within the time budget",
+                 Status.ERROR: "error"}
+        print(f"{words[result.status]} ({result.time:.2f} s)")
+        if result.reason:
+            print(f"reason: {result.reason}")
+        if cex is not None:
+            print(f"counterexample x: {', '.join(_fmt(v) for v in cex.x)}")
+            print(f"outputs y: {', '.join(_fmt(v) for v in cex.y)}")
+            checks = ", ".join(f"{k} margin {v:.3g}" for k, v in cex.checks.items())
+            print(f"confirmed by: {checks}")
+        s = result.stats
+        print(f"strategy {s.strategy or '-'}: {s.boxes} boxes, {s.nodes} nodes, {s.lps} LPs, "
+              f"{s.smt_calls} z3 calls, depth {s.max_depth}")
+    if result.status is Status.UNSAT:
+        return EXIT_OK
+    if result.status is Status.SAT:
+        return EXIT_VIOLATED
+    return EXIT_UNKNOWN

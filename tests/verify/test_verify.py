@@ -1,0 +1,114 @@
+"""End-to-end ``verify`` on small and benchmark instances: answers, counterexamples, time."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from verinet.config import AttackConfig, SearchConfig, VerifierConfig
+from verinet.counterexample import case_margin
+from verinet.network import Affine, NetworkBuilder, Relu, load
+from verinet.result import Status, vnncomp_text
+from verinet.spec import parse_vnnlib, read_vnnlib
+from verinet.verify import verify
+
+NO_ATTACK = VerifierConfig(attack=AttackConfig(enabled=False),
+                           search=SearchConfig(strategy="input"))
+
+
+def _abs_net():
+    """y = relu(x) + relu(-x) = |x| on one input, plus y1 = x."""
+    nb = NetworkBuilder()
+    nb.add_input("x", (1,))
+    nb.add("h", Affine(("x",), 2, W=np.array([[1.0], [-1.0]]), b=np.zeros(2)), (2,))
+    nb.add("r", Relu(("h",), 2), (2,))
+    nb.add("y", Affine(("r",), 2, W=np.array([[1.0, 1.0], [1.0, -1.0]]), b=np.zeros(2)), (2,))
+    return nb.finish("y", name="abs")
+
+
+PROP = """
+(declare-const X_0 Real)
+(declare-const Y_0 Real)
+(declare-const Y_1 Real)
+(assert (>= X_0 -1))
+(assert (<= X_0 {hi}))
+(assert (>= Y_0 {t}))
+"""
+
+
+@pytest.mark.parametrize("hi,t,expected", [
+    (1.0, 1.5, Status.UNSAT),   # |x| <= 1 < 1.5
+    (1.0, 0.999, Status.SAT),   # |x| reaches 1 at the ends
+    (0.5, 1.0, Status.SAT),     # x = -1 gives 1
+    (0.5, 1.0001, Status.UNSAT),
+])
+def test_hand_checked_answers(hi, t, expected):
+    net = _abs_net()
+    prop = parse_vnnlib(PROP.format(hi=hi, t=t))
+    r = verify(net, prop, timeout=10, config=NO_ATTACK)
+    assert r.status is expected
+    if expected is Status.SAT:
+        cex = r.counterexample
+        assert cex is not None and cex.checks["float64"] >= 0
+        y = net.evaluate(cex.x[None])
+        assert case_margin(prop.cases[0], cex.x[None], y)[0] >= 0
+        assert prop.cases[0].box.contains(cex.x).all()
+        assert vnncomp_text(r).startswith("sat\n((X_0 ")
+
+
+def test_disjunctive_cases_need_every_case_unsat():
+    net = _abs_net()
+    text = """
+(declare-const X_0 Real)
+(declare-const Y_0 Real)
+(declare-const Y_1 Real)
+(assert (or (and (>= X_0 -1) (<= X_0 -0.5) (>= Y_0 2))
+            (and (>= X_0 0.5) (<= X_0 1) (<= Y_1 0.4))))
+"""
+    prop = parse_vnnlib(text)
+    assert verify(net, prop, timeout=10, config=NO_ATTACK).status is Status.UNSAT
+    text2 = text.replace("(<= Y_1 0.4)", "(<= Y_1 0.6)")
+    r = verify(net, parse_vnnlib(text2), timeout=10, config=NO_ATTACK)
+    assert r.status is Status.SAT and r.counterexample.x[0] >= 0.5
+
+
+def test_benchmark_sanity_instances(benchmarks_dir):
+    folder = benchmarks_dir / "test"
+    rows = [line.split(",") for line in (folder / "expected.csv").read_text().splitlines()[1:]]
+    for onnx_name, vnn, expected in rows:
+        net = load(folder / onnx_name)
+        prop = read_vnnlib(folder / vnn)
+        r = verify(net, prop, timeout=30)
+        assert r.status.value == expected, (onnx_name, vnn, r.status, r.reason)
+        if r.status is Status.SAT:
+            assert "onnxruntime" in r.counterexample.checks
+
+
+def test_acas_unsat_instance_by_search(benchmarks_dir):
+    folder = benchmarks_dir / "acasxu"
+    net = load(folder / "ACASXU_run2a_2_1_batch_2000.onnx")
+    prop = read_vnnlib(folder / "prop_3.vnnlib")
+    r = verify(net, prop, timeout=60)
+    assert r.status is Status.UNSAT
+    assert r.stats.boxes > 1 and r.stats.strategy == "input"
+
+
+def test_timeout_is_honoured(benchmarks_dir):
+    folder = benchmarks_dir / "acasxu"
+    net = load(folder / "ACASXU_run2a_3_3_batch_2000.onnx")
+    prop = read_vnnlib(folder / "prop_2.vnnlib")
+    t0 = time.monotonic()
+    r = verify(net, prop, timeout=1.5, config=NO_ATTACK)
+    elapsed = time.monotonic() - t0
+    assert r.status is Status.TIMEOUT
+    assert elapsed < 1.5 + 2.0
+
+
+def test_mismatched_property_is_refused():
+    from verinet.errors import SpecMismatchError
+
+    prop = parse_vnnlib(PROP.format(hi=1, t=1).replace("(declare-const Y_1 Real)", ""))
+    with pytest.raises(SpecMismatchError):
+        verify(_abs_net(), prop, timeout=5)
