@@ -30,8 +30,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from .network import Network, load
     from .config import VerifierConfig
+    from .network import Network, load
     from .result import Counterexample, Result, Status
     from .spec import Property, parse_vnnlib, read_vnnlib, robustness, write_vnnlib
     from .verify import verify

@@ -22,7 +22,6 @@ from threadpoolctl import threadpool_limits
 from .bounds import crown_bounds
 from .config import VerifierConfig
 from .counterexample import CexChecker, case_margin
-from .errors import VerinetError
 from .network.ir import Network
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, input_split
