@@ -31,11 +31,11 @@ __all__ = ["verify"]
 
 
 def _row_bounder(network: Network, case: Case):
-    """``bound(lower, upper) -> (lb, slopes)`` for the stacked rows of ``case``.
+    """``bound(lower, upper) -> (lb, A, c)`` for the stacked rows of ``case``.
 
     ``lb (B, K)`` are sound lower bounds of ``C_in x + C_out y`` over each box (CROWN
-    back-substitution, intersected with interval bounds); ``slopes (B, K, n_in)`` the
-    input coefficients of the linear lower bounds they come from (for heuristics).
+    back-substitution, intersected with interval bounds); ``A x + c`` (``A (B, K, n_in)``,
+    ``c (B, K)``) is the linear lower bound they come from, valid on the box.
     """
     rows = CaseRows.of(case, network.n_inputs, network.n_outputs)
     C_in_pos, C_in_neg = np.maximum(rows.C_in, 0.0), np.minimum(rows.C_in, 0.0)
@@ -43,14 +43,14 @@ def _row_bounder(network: Network, case: Case):
 
     def bound(lower: np.ndarray, upper: np.ndarray):
         b = crown_bounds(network, lower, upper, rows.C_out)
-        lb, slopes = b.out_lower, b.lower_A
+        lb, slopes, offset = b.out_lower, b.lower_A, b.lower_b
         if has_in:
             # exact bound of the input part; its rounding is covered by one ulp step
             lin = lower @ C_in_pos.T + upper @ C_in_neg.T
             err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(rows.C_in).T
             lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps, -np.inf)
             slopes = slopes + rows.C_in[None]
-        return lb, slopes
+        return lb, slopes, offset
 
     return bound
 

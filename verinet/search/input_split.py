@@ -33,11 +33,12 @@ from ..counterexample import CexChecker, case_margin
 from ..result import Counterexample, Stats
 from ..spec.property import Case
 
-__all__ = ["CaseRows", "SplitOutcome", "input_split", "BRANCHING"]
+__all__ = ["CaseRows", "SplitOutcome", "input_split", "shrink_boxes", "BRANCHING"]
 
-# bound(lower (B, n), upper (B, n)) -> (lb (B, K), slopes (B, K, n))
-RowBoundFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
+# bound(lower (B, n), upper (B, n)) -> (lb (B, K), A (B, K, n), c (B, K)): sound lower
+# bounds of every row over each box, and a linear lower bound A x + c <= row(x) valid for
+# every x of the box (in real arithmetic).
+RowBoundFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 @dataclass
 class CaseRows:
@@ -146,6 +147,54 @@ def _children(lo, hi, dims):
     return np.concatenate([lo, lo2]), np.concatenate([hi1, hi])
 
 
+def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
+                 rows: CaseRows, always_bad: np.ndarray, sweeps: int = 2
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shrink each box to the part where a counterexample can still lie.
+
+    A counterexample ``x`` of conjunction ``j`` satisfies ``row_r(x) <= b_r`` for its rows,
+    and ``A_r x + c_r <= row_r(x)`` on the box, hence ``A_r x + c_r <= b_r``.  Interval
+    constraint propagation on these linear inequalities gives, per dimension, bounds that
+    every counterexample of the conjunction obeys; the result is the bounding box of the
+    per-conjunction boxes.  Floating point: every derived bound is loosened by
+    ``1e-10 * (sum |A_r| |x|max + |c_r| + |b_r|) / |A_rd|`` (far above the rounding of
+    the few float operations involved), so the shrunk box contains every counterexample.
+
+    Returns ``(lo', hi', empty)``: ``empty`` marks boxes where no conjunction can hold.
+    """
+    B, n = lo.shape
+    xmax = np.maximum(np.abs(lo), np.abs(hi))
+    new_lo = np.full((B, n), np.inf)
+    new_hi = np.full((B, n), -np.inf)
+    for j in range(rows.n_conj):
+        if always_bad[j]:
+            return lo, hi, np.zeros(B, dtype=bool)
+        sel = rows.conj == j
+        Aj, rhs0 = A[:, sel, :], rows.b[None, sel] - c[:, sel]  # A x <= rhs0
+        scale = (np.einsum("bkn,bn->bk", np.abs(Aj), xmax) + np.abs(c[:, sel])
+                 + np.abs(rows.b[None, sel]))
+        slack = 1e-10 * scale + 1e-300
+        l, h = lo.copy(), hi.copy()
+        pos, neg = Aj > 0, Aj < 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for _ in range(sweeps):
+                mins = np.minimum(Aj * l[:, None, :], Aj * h[:, None, :])  # (B, k, n)
+                rest = mins.sum(axis=2, keepdims=True) - mins
+                bound = (rhs0[:, :, None] - rest + slack[:, :, None]) / Aj
+                bound = bound + 1e-12 * np.abs(bound)  # the division, outward
+                up = np.where(pos, bound, np.inf).min(axis=1)
+                down = np.where(neg, bound - 2e-12 * np.abs(bound), -np.inf).max(axis=1)
+                l = np.maximum(l, down)
+                h = np.minimum(h, up)
+        ok = (l <= h).all(axis=1)
+        new_lo = np.where(ok[:, None], np.minimum(new_lo, l), new_lo)
+        new_hi = np.where(ok[:, None], np.maximum(new_hi, h), new_hi)
+    empty = ~(new_lo <= new_hi).all(axis=1)
+    new_lo = np.where(empty[:, None], lo, np.maximum(new_lo, lo))
+    new_hi = np.where(empty[:, None], hi, np.minimum(new_hi, hi))
+    return new_lo, new_hi, empty
+
+
 def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarray], np.ndarray],
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
                 config: SearchConfig) -> SplitOutcome:
@@ -157,39 +206,41 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     always_bad = np.array([c.k == 0 for c in case.bad])
     branch = BRANCHING[config.branching]
 
-    def bound(lo, hi):
+    def bound(lo, hi, parent_lb=None):
+        """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed."""
         t0 = time.monotonic()
         parts = [bound_rows(lo[i:i + config.batch], hi[i:i + config.batch])
                  for i in range(0, lo.shape[0], config.batch)]
         stats.time_bounds += time.monotonic() - t0
         stats.boxes += lo.shape[0]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        lb = np.concatenate([p[0] for p in parts])
+        A = np.concatenate([p[1] for p in parts])
+        c = np.concatenate([p[2] for p in parts])
+        if parent_lb is not None:  # a part of a box obeys the box's bounds too
+            lb = np.maximum(lb, parent_lb)
+        closed = _conj_value(lb - rows.b[None, :], rows, always_bad) > 0
+        slo, shi, empty = shrink_boxes(lo, hi, A, c, rows, always_bad)
+        return lb, A, slo, shi, closed | empty
 
     lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
-    lb0, sl0 = bound(lo0, hi0)
-    stack = [(lo0, hi0, np.zeros(1, int), lb0, sl0)]
+    lb0, A0, lo0, hi0, closed0 = bound(lo0, hi0)
+    stack = [(lo0, hi0, np.zeros(1, int), lb0, A0)] if not closed0[0] else []
     unknown_boxes = 0
     lookahead = n_in <= config.lookahead_max_dims
+    per_box = 2 * n_in if lookahead else 2
+    cap = max(config.batch // per_box, 1)
     while stack:
         if time.monotonic() > deadline:
             return SplitOutcome("timeout")
-        lo, hi, depth, lb, slopes = stack.pop()
-        cap = config.batch // (2 * min(n_in, config.lookahead_max_dims)) if lookahead \
-            else config.batch
-        cap = max(cap, 1)
+        lo, hi, depth, lb, A = stack.pop()
         if lo.shape[0] > cap:
-            stack.append((lo[cap:], hi[cap:], depth[cap:], lb[cap:], slopes[cap:]))
-            lo, hi, depth, lb, slopes = lo[:cap], hi[:cap], depth[:cap], lb[:cap], slopes[:cap]
+            stack.append((lo[cap:], hi[cap:], depth[cap:], lb[cap:], A[cap:]))
+            lo, hi, depth, lb, A = lo[:cap], hi[:cap], depth[:cap], lb[:cap], A[:cap]
         stats.max_depth = max(stats.max_depth, int(depth.max()))
         slack = lb - rows.b[None, :]
-        open_box = _conj_value(slack, rows, always_bad) <= 0
-        if not open_box.any():
-            continue
-        lo, hi, depth = lo[open_box], hi[open_box], depth[open_box]
-        slopes, slack = slopes[open_box], slack[open_box]
         open_conj = ~rows.closed_conj(slack) | always_bad[None, :]
         # concrete points as counterexamples
-        pts = _candidates(lo, hi, slopes, slack, rows, open_conj)
+        pts = _candidates(lo, hi, A, slack, rows, open_conj)
         y = evaluate(pts)
         marg = case_margin(case, pts, y)
         stats.candidates += pts.shape[0]
@@ -200,48 +251,46 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             stats.rejected += 1
         width = hi - lo
         tiny = width.max(axis=1) <= config.min_width
-        keep_idx = np.nonzero(~tiny)[0]
         if tiny.any():
             unknown_boxes += int(tiny.sum())
             keep = ~tiny
-            lo, hi, depth = lo[keep], hi[keep], depth[keep]
-            slopes, slack, open_conj = slopes[keep], slack[keep], open_conj[keep]
+            lo, hi, depth, lb, A = lo[keep], hi[keep], depth[keep], lb[keep], A[keep]
+            slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
             if lo.shape[0] == 0:
                 continue
         Bn = lo.shape[0]
         if lookahead:
             # bound both halves along every dimension, keep the best split
-            dims = np.arange(n_in)
-            cand_lo = np.repeat(lo, n_in, axis=0)
-            cand_hi = np.repeat(hi, n_in, axis=0)
-            cdim = np.tile(dims, Bn)
-            clo, chi = _children(cand_lo, cand_hi, cdim)
-            clb, csl = bound(clo, chi)
-            # a half lies inside its parent, so the parent's bounds hold there too
-            parent_lb = np.tile(np.repeat(lb[open_box][keep_idx], n_in, axis=0), (2, 1))
-            clb = np.maximum(clb, parent_lb)
-            val = _conj_value(clb - rows.b[None, :], rows, always_bad)
             m = Bn * n_in
+            cdim = np.tile(np.arange(n_in), Bn)
+            clo, chi = _children(np.repeat(lo, n_in, axis=0), np.repeat(hi, n_in, axis=0), cdim)
+            parent = np.tile(np.repeat(lb, n_in, axis=0), (2, 1))
+            clb, cA, clo, chi, cclosed = bound(clo, chi, parent)
+            val = np.where(cclosed, np.inf, _conj_value(clb - rows.b[None, :], rows, always_bad))
             pval = np.minimum(_conj_value(slack, rows, always_bad), 0.0)
-            gain = (np.minimum(val[:m], 0.0) + np.minimum(val[m:], 0.0)).reshape(Bn, n_in) \
-                - 2.0 * pval[:, None]
+            # gain: how much closer to closed both halves get (a closed half counts fully)
+            vl, vr = np.minimum(val[:m], 0.0), np.minimum(val[m:], 0.0)
+            vol = np.prod(np.maximum(chi - clo, 0.0), axis=1)
+            gain = (vl + vr).reshape(Bn, n_in) - 2.0 * pval[:, None]
+            # shrinking counts too: prefer splits whose halves lose volume
+            vol_parent = np.prod(np.maximum(width, 1e-300), axis=1)
+            shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, n_in) / vol_parent[:, None]
+            gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
             gain = np.where(width > config.min_width, gain, -np.inf)
             best = np.argmax(gain, axis=1)
-            # no split helps measurably: split the widest dimension
             stuck = gain[np.arange(Bn), best] <= 1e-9 * (1.0 + np.abs(pval))
             best = np.where(stuck, np.argmax(width, axis=1), best)
             pick = np.arange(Bn) * n_in + best
             sel = np.concatenate([pick, pick + m])
-            nlo, nhi, nlb, nsl = clo[sel], chi[sel], clb[sel], csl[sel]
+            nlo, nhi, nlb, nA, nclosed = clo[sel], chi[sel], clb[sel], cA[sel], cclosed[sel]
         else:
-            dim = branch(lo, hi, slopes, slack, rows, open_conj)
+            dim = branch(lo, hi, A, slack, rows, open_conj)
             nlo, nhi = _children(lo, hi, dim)
-            nlb, nsl = bound(nlo, nhi)
-            nlb = np.maximum(nlb, np.tile(lb[open_box][keep_idx], (2, 1)))
+            nlb, nA, nlo, nhi, nclosed = bound(nlo, nhi, np.tile(lb, (2, 1)))
         ndepth = np.concatenate([depth + 1, depth + 1])
-        keep = _conj_value(nlb - rows.b[None, :], rows, always_bad) <= 0
+        keep = ~nclosed
         if keep.any():
-            stack.append((nlo[keep], nhi[keep], ndepth[keep], nlb[keep], nsl[keep]))
+            stack.append((nlo[keep], nhi[keep], ndepth[keep], nlb[keep], nA[keep]))
     if unknown_boxes:
         return SplitOutcome("unknown", reason=f"{unknown_boxes} boxes could not be split further")
     return SplitOutcome("unsat")
