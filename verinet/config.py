@@ -94,6 +94,11 @@ class SearchConfig:
     * ``lookahead_max_dims``: with at most this many inputs, input splitting bounds
       both halves along every dimension and keeps the split whose worse half is
       closest to closed (otherwise the ``branching`` heuristic picks one dimension).
+    * ``lookahead_dims``: how many dimensions the lookahead tries per box (those with the
+      largest gradient-times-width scores; all of them when the input is that small).
+    * ``branching``: input-split heuristic when no lookahead runs (``gradient-width``,
+      ``widest``); ``relu_branching``: ReLU-split heuristic (``dual-triangle``,
+      ``lp-violation``, ``triangle``; see :mod:`verinet.search.branching`).
     * ``min_width``: boxes narrower than this in every dimension are not split further
       (they are handed to the exact engine instead).
     """
@@ -103,7 +108,9 @@ class SearchConfig:
     batch: int = 1024
     min_width: float = 1e-9
     branching: str = "gradient-width"
+    relu_branching: str = "dual-triangle"
     lookahead_max_dims: int = 8
+    lookahead_dims: int = 3
 
 
 @dataclass(frozen=True)

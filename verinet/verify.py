@@ -24,7 +24,7 @@ from .config import VerifierConfig
 from .counterexample import CexChecker, case_margin
 from .network.ir import Network
 from .result import Result, Stats, Status
-from .search.input_split import CaseRows, input_split
+from .search.input_split import CaseRows, SplitOutcome, input_split
 from .spec.property import Case, Property
 
 __all__ = ["verify"]
@@ -111,18 +111,28 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
             small = network.n_inputs <= config.search.input_split_max_dims
             strategy = "input" if small else "relu"
         stats.strategy = strategy
-        if strategy != "input":
-            return done(Status.UNKNOWN, reason=f"strategy {strategy!r} is not available yet")
         undecided = ""
         for case in prop.cases:
-            out = input_split(case, _row_bounder(network, case), network.evaluate, checker,
-                              network.n_outputs, deadline, stats, config.search)
+            out = _decide_case(strategy, network, case, checker, deadline, stats, config)
             if out.status == "sat":
                 return done(Status.SAT, out.counterexample)
             if out.status == "timeout":
                 return done(Status.TIMEOUT)
             if out.status == "unknown":
-                undecided = out.reason
+                undecided = out.reason or "undecided"
         if undecided:
             return done(Status.UNKNOWN, reason=undecided)
         return done(Status.UNSAT)
+
+
+def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
+                 deadline: float, stats: Stats, config: VerifierConfig) -> SplitOutcome:
+    """One property case by the chosen engine."""
+    if strategy == "input":
+        return input_split(case, _row_bounder(network, case), network.evaluate, checker,
+                           network.n_outputs, deadline, stats, config.search)
+    if strategy == "relu":
+        from .search.reluplex import relu_split
+
+        return relu_split(network, case, checker, deadline, stats, config)
+    return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")

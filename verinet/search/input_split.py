@@ -83,19 +83,23 @@ class SplitOutcome:
     reason: str = ""
 
 
-def _branch_gradient_width(lower, upper, slopes, slack, rows: CaseRows, open_conj):
-    """Dimension per box: ``|slope| * width`` of the row closest to closing an open conjunction."""
+def _gradient_width_scores(lower, upper, slopes, slack, rows: CaseRows, open_conj):
+    """``(B, n)``: ``|slope_d| * width_d`` of the row closest to closing an open conjunction."""
     width = upper - lower
     B = lower.shape[0]
-    # among rows of open conjunctions, the one with the largest slack (lb - b)
     row_open = open_conj[:, rows.conj]  # (B, K)
     score_rows = np.where(row_open, slack, -np.inf)
     r = np.argmax(score_rows, axis=1)
-    s = np.abs(slopes[np.arange(B), r, :]) * width
+    return np.abs(slopes[np.arange(B), r, :]) * width
+
+
+def _branch_gradient_width(lower, upper, slopes, slack, rows: CaseRows, open_conj):
+    """Dimension per box with the largest gradient-times-width score (widest if all zero)."""
+    s = _gradient_width_scores(lower, upper, slopes, slack, rows, open_conj)
     dim = np.argmax(s, axis=1)
-    flat = s[np.arange(B), dim] <= 0
+    flat = s[np.arange(s.shape[0]), dim] <= 0
     if flat.any():
-        dim[flat] = np.argmax(width[flat], axis=1)
+        dim[flat] = np.argmax((upper - lower)[flat], axis=1)
     return dim
 
 
@@ -227,7 +231,7 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     stack = [(lo0, hi0, np.zeros(1, int), lb0, A0)] if not closed0[0] else []
     unknown_boxes = 0
     lookahead = n_in <= config.lookahead_max_dims
-    per_box = 2 * n_in if lookahead else 2
+    per_box = 2 * min(n_in, config.lookahead_dims) if lookahead else 2
     cap = max(config.batch // per_box, 1)
     while stack:
         if time.monotonic() > deadline:
@@ -260,27 +264,34 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 continue
         Bn = lo.shape[0]
         if lookahead:
-            # bound both halves along every dimension, keep the best split
-            m = Bn * n_in
-            cdim = np.tile(np.arange(n_in), Bn)
-            clo, chi = _children(np.repeat(lo, n_in, axis=0), np.repeat(hi, n_in, axis=0), cdim)
-            parent = np.tile(np.repeat(lb, n_in, axis=0), (2, 1))
+            # bound both halves along each candidate dimension, keep the best split
+            k = min(n_in, config.lookahead_dims)
+            if k == n_in:
+                cand = np.tile(np.arange(n_in), (Bn, 1))
+            else:
+                score = _gradient_width_scores(lo, hi, A, slack, rows, open_conj)
+                cand = np.argsort(-score, axis=1, kind="stable")[:, :k]
+            m = Bn * k
+            clo, chi = _children(np.repeat(lo, k, axis=0), np.repeat(hi, k, axis=0),
+                                 cand.reshape(-1))
+            parent = np.tile(np.repeat(lb, k, axis=0), (2, 1))
             clb, cA, clo, chi, cclosed = bound(clo, chi, parent)
             val = np.where(cclosed, np.inf, _conj_value(clb - rows.b[None, :], rows, always_bad))
             pval = np.minimum(_conj_value(slack, rows, always_bad), 0.0)
             # gain: how much closer to closed both halves get (a closed half counts fully)
             vl, vr = np.minimum(val[:m], 0.0), np.minimum(val[m:], 0.0)
-            vol = np.prod(np.maximum(chi - clo, 0.0), axis=1)
-            gain = (vl + vr).reshape(Bn, n_in) - 2.0 * pval[:, None]
+            gain = (vl + vr).reshape(Bn, k) - 2.0 * pval[:, None]
             # shrinking counts too: prefer splits whose halves lose volume
+            vol = np.prod(np.maximum(chi - clo, 0.0), axis=1)
             vol_parent = np.prod(np.maximum(width, 1e-300), axis=1)
-            shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, n_in) / vol_parent[:, None]
+            shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, k) / vol_parent[:, None]
             gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
-            gain = np.where(width > config.min_width, gain, -np.inf)
+            cwidth = np.take_along_axis(width, cand, axis=1)
+            gain = np.where(cwidth > config.min_width, gain, -np.inf)
             best = np.argmax(gain, axis=1)
             stuck = gain[np.arange(Bn), best] <= 1e-9 * (1.0 + np.abs(pval))
-            best = np.where(stuck, np.argmax(width, axis=1), best)
-            pick = np.arange(Bn) * n_in + best
+            best = np.where(stuck, np.argmax(cwidth, axis=1), best)
+            pick = np.arange(Bn) * k + best
             sel = np.concatenate([pick, pick + m])
             nlo, nhi, nlb, nA, nclosed = clo[sel], chi[sel], clb[sel], cA[sel], cclosed[sel]
         else:
