@@ -101,12 +101,15 @@ class SearchConfig:
       ``lp-violation``, ``triangle``; see :mod:`verinet.search.branching`).
     * ``min_width``: boxes narrower than this in every dimension are not split further
       (they are handed to the exact engine instead).
+    * ``exact_leaf_seconds``: time z3 gets for one box or ReLU-split leaf that the bounds
+      and the LP cannot settle.
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
+    exact_leaf_seconds: float = 5.0
     branching: str = "gradient-width"
     relu_branching: str = "dual-triangle"
     lookahead_max_dims: int = 8

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from .bounds import crown_bounds
 from .config import VerifierConfig
 from .counterexample import CexChecker, case_margin
+from .falsify import pgd_case
 from .network.ir import Network
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, SplitOutcome, input_split
@@ -73,6 +74,21 @@ def _sample_attack(network: Network, prop: Property, checker: CexChecker, n: int
     return None
 
 
+def _pgd_attack(network: Network, prop: Property, checker: CexChecker,
+                rng: np.random.Generator, stats: Stats, deadline: float):
+    for case in prop.cases:
+        pts = pgd_case(network, case, rng, deadline=deadline)
+        y = network.evaluate(pts)
+        marg = case_margin(case, pts, y)
+        stats.candidates += pts.shape[0]
+        for i in np.nonzero(marg >= 0)[0][:4]:
+            cex = checker.confirm(pts[i], source="pgd")
+            if cex is not None:
+                return cex
+            stats.rejected += 1
+    return None
+
+
 def verify(network: Network, prop: Property, timeout: float = 60.0,
            config: VerifierConfig | None = None, *, start: float | None = None) -> Result:
     """Decide whether some input of ``prop``'s region drives ``network`` into the bad region.
@@ -103,6 +119,9 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
         if config.attack.enabled:
             ta = time.monotonic()
             cex = _sample_attack(network, prop, checker, config.attack.samples, rng, stats)
+            if cex is None:
+                budget = ta + config.attack.budget_share * (deadline - ta)
+                cex = _pgd_attack(network, prop, checker, rng, stats, budget)
             stats.time_attack += time.monotonic() - ta
             if cex is not None:
                 return done(Status.SAT, cex)
@@ -128,11 +147,31 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
                  deadline: float, stats: Stats, config: VerifierConfig) -> SplitOutcome:
     """One property case by the chosen engine."""
+    from .search.smt import smt_decide
+
+    if strategy == "smt":
+        return smt_decide(network, case, checker, deadline, stats)
+
+    def exact_box(lower: np.ndarray, upper: np.ndarray) -> SplitOutcome:
+        """z3 on a sub-box the bounds cannot close (a few seconds at most)."""
+        slice_end = min(deadline, time.monotonic() + config.search.exact_leaf_seconds)
+        return smt_decide(network, case, checker, slice_end, stats, box=(lower, upper))
+
     if strategy == "input":
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
-                           network.n_outputs, deadline, stats, config.search)
+                           network.n_outputs, deadline, stats, config.search,
+                           exact_box=exact_box)
     if strategy == "relu":
         from .search.reluplex import relu_split
 
-        return relu_split(network, case, checker, deadline, stats, config)
+        def exact_leaf(phases: dict[str, np.ndarray], box: tuple[np.ndarray, np.ndarray]):
+            """z3 on a ReLU-split node the LP cannot settle."""
+            slice_end = min(deadline, time.monotonic() + config.search.exact_leaf_seconds)
+            out = smt_decide(network, case, checker, slice_end, stats, fixed=phases, box=box)
+            if out.status == "sat" and out.counterexample is not None:
+                return ("sat", out.counterexample.x)
+            return out.status if out.status == "unsat" else "unknown"
+
+        return relu_split(network, case, checker, deadline, stats, config,
+                          exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")

@@ -112,3 +112,35 @@ def test_mismatched_property_is_refused():
     prop = parse_vnnlib(PROP.format(hi=1, t=1).replace("(declare-const Y_1 Real)", ""))
     with pytest.raises(SpecMismatchError):
         verify(_abs_net(), prop, timeout=5)
+
+
+@pytest.mark.parametrize("hi,t,expected", [(1.0, 1.5, Status.UNSAT), (0.5, 0.9, Status.SAT)])
+def test_boxes_too_small_to_split_go_to_z3(monkeypatch, hi, t, expected):
+    import verinet.verify as V
+
+    def useless_bounder(network, case):  # sound but never closes anything
+        def bound(lower, upper):
+            B, n = lower.shape
+            k = sum(c.k for c in case.bad)
+            return np.full((B, k), -1e9), np.zeros((B, k, n)), np.full((B, k), -1e9)
+        return bound
+
+    monkeypatch.setattr(V, "_row_bounder", useless_bounder)
+    # min_width above the box width: no split is allowed, the box goes to z3 at once
+    cfg = VerifierConfig(attack=AttackConfig(enabled=False),
+                         search=SearchConfig(strategy="input", min_width=10.0))
+    r = verify(_abs_net(), parse_vnnlib(PROP.format(hi=hi, t=t)), timeout=10, config=cfg)
+    assert r.status is expected
+    assert r.stats.smt_calls >= 1
+    if expected is Status.SAT:
+        assert r.counterexample.source == "z3"
+
+
+@pytest.mark.parametrize("strategy", ["relu", "smt"])
+@pytest.mark.parametrize("hi,t,expected", [(1.0, 1.5, Status.UNSAT), (1.0, 0.999, Status.SAT)])
+def test_every_strategy_on_hand_checked_answers(strategy, hi, t, expected):
+    cfg = VerifierConfig(attack=AttackConfig(enabled=False),
+                         search=SearchConfig(strategy=strategy))
+    r = verify(_abs_net(), parse_vnnlib(PROP.format(hi=hi, t=t)), timeout=10, config=cfg)
+    assert r.status is expected
+    assert r.stats.strategy == strategy

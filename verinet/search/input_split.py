@@ -201,8 +201,14 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
 
 def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarray], np.ndarray],
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
-                config: SearchConfig) -> SplitOutcome:
-    """Decide one property case by input splitting (see the module docstring)."""
+                config: SearchConfig,
+                exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None
+                ) -> SplitOutcome:
+    """Decide one property case by input splitting (see the module docstring).
+
+    ``exact_box(lower, upper)``, when given, decides a box too small to split (an exact
+    engine); its ``unsat`` closes the box, its ``sat`` (confirmed) answers the case.
+    """
     n_in = case.box.n
     rows = CaseRows.of(case, n_in, n_out)
     if rows.n_conj == 0:
@@ -256,7 +262,12 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
         width = hi - lo
         tiny = width.max(axis=1) <= config.min_width
         if tiny.any():
-            unknown_boxes += int(tiny.sum())
+            for i in np.nonzero(tiny)[0]:
+                out = exact_box(lo[i], hi[i]) if exact_box is not None else None
+                if out is not None and out.status == "sat":
+                    return out
+                if out is None or out.status != "unsat":
+                    unknown_boxes += 1
             keep = ~tiny
             lo, hi, depth, lb, A = lo[keep], hi[keep], depth[keep], lb[keep], A[keep]
             slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
@@ -282,8 +293,11 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             vl, vr = np.minimum(val[:m], 0.0), np.minimum(val[m:], 0.0)
             gain = (vl + vr).reshape(Bn, k) - 2.0 * pval[:, None]
             # shrinking counts too: prefer splits whose halves lose volume
-            vol = np.prod(np.maximum(chi - clo, 0.0), axis=1)
-            vol_parent = np.prod(np.maximum(width, 1e-300), axis=1)
+            # (volumes over the dimensions of positive width; 0 < volume ratio <= 1)
+            w_pos = width > 0
+            cw = np.where(np.tile(np.repeat(w_pos, k, axis=0), (2, 1)), chi - clo, 1.0)
+            vol = np.prod(np.maximum(cw, 0.0), axis=1)
+            vol_parent = np.prod(np.where(w_pos, width, 1.0), axis=1)
             shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, k) / vol_parent[:, None]
             gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
             cwidth = np.take_along_axis(width, cand, axis=1)

@@ -1,0 +1,484 @@
+"""Exact decisions with z3: one property case as a real-arithmetic SMT query.
+
+Encoding
+--------
+Every float64 weight, bias and box bound ``v`` enters the query as the exact rational
+``fractions.Fraction(v)``, so the query is about the real-arithmetic function of the
+float64 network (a float32 model's weights are exact in float64, so the same holds for
+it).  For one case the query asserts
+
+* the input box ``lower <= x <= upper`` (or the sub-box ``box`` of the caller);
+* each ``Affine`` row as the linear term ``sum_j W_ij u_j + b_i`` over the nonzeros of
+  ``W`` only (dense or CSR), substituted into its consumers (no fresh variable);
+* each ``Relu`` entry ``r = relu(z)`` of unknown phase as a Boolean ``p`` with
+  ``p -> (z >= 0 & r = z)`` and ``!p -> (z <= 0 & r = 0)``, plus the redundant triangle
+  ``r >= 0, r >= z, r <= s (z - l)`` over interval bounds ``l < 0 < u`` of ``z`` (``l``,
+  ``u`` and the slope ``s >= u / (u - l)`` rounded outward to 8-bit rationals, so that
+  they stay valid and add no long numbers).  An entry whose phase is known is replaced
+  by its linear piece: ``z >= 0`` and ``r = z`` when active, ``z <= 0`` and ``r = 0`` when
+  inactive.  A phase is known when the caller fixes it (``fixed``, from a ReLU splitting
+  search) or when the interval bounds of ``z`` have one sign;
+* ``Sum`` and ``Concat`` as sums and lists of terms, ``MaxPool`` as a chain of ``If``;
+* the bad region: the disjunction over conjunctions of ``A_in x + A_out y <= b``.
+
+The interval bounds are computed in float64 and widened by a bound on their rounding
+error (a ``k``-term dot product is off by at most ``k u sum |terms|``, ``u = 2**-53``;
+the widening uses ``4 (k + 2) u``), so every settled phase and every triangle is implied
+by the exact constraints: they only spare z3 case splits.
+
+Cost and measurements.  z3's simplex is exact, and with float64 coefficients (53-bit
+numerators) its rationals grow long: a pivot costs far more than in floating point.
+Random 2-10-input networks with 3-30 ReLUs (40 networks, 47 cases, 5 s limit each, total
+z3 time with full float64 weights / with weights on a 2**-6 grid):
+
+=====================================  ==================  ================
+encoding                               float64 weights     6-bit weights
+=====================================  ==================  ================
+``If(z > 0, z, 0)``                    33.5 s, 3 timeouts  6.0 s
+``If`` + triangle                      28.4 s, 3 timeouts  6.0 s
+phase Booleans                         29.4 s, 3 timeouts  6.6 s
+phase Booleans + triangle (default)    16.2 s, 1 timeout   3.5 s
+default without interval pruning       79.2 s, 12 timeouts 8.3 s
+=====================================  ==================  ================
+
+So ``If`` and phase Booleans alone are on a par; the triangle helps the phase form most,
+and settling stable ReLUs matters most.  Substituting affine terms instead of naming
+them by equations saved a quarter of the total (one query: 2 s instead of over 10 s).  A
+3 x 40 ReLU network with float64 weights is out of reach within seconds; a leaf of a ReLU
+splitting search with all phases fixed (a linear program) takes tens of milliseconds.
+
+Answers
+-------
+``sat``: the model's input values are read as exact rationals, rounded to float64 and
+handed to ``checker.confirm``.  A solution exactly on the boundary of the bad region may
+leave it after rounding (of ``x``, or of the float64 forward pass); then the query is
+solved again with each bad row strengthened by a margin ``rel * scale_row`` for ``rel``
+in ``1e-12, 1e-9, 1e-6, 1e-4`` (``scale_row`` sums the magnitudes of the row's terms at
+the first solution), until a solution confirms or the strengthened query is ``unsat``.
+Only a confirmed point is ever returned as ``sat``; otherwise the answer is ``unknown``
+with a reason.  (On random networks about 1 query in 300 needs this: a conjunction met
+only within 1e-9 of its boundary, where the exact vertex z3 returns misses by 1e-16 in
+float64 and the 1e-12 margin confirms.)
+
+``unsat``: exact for the real-arithmetic function of the float64 weights.  The float64
+(or float32, or onnxruntime) evaluation of the network rounds, and so may differ from it
+by a relative ~1e-15 per layer; z3 does not model that.  The two can only disagree on a
+bad region met (or missed) by a margin at the rounding level, where the answer depends
+on the evaluation order and no two implementations agree either.  VNN-LIB defines the
+property on the mathematical network, which z3 decides exactly, so closing a leaf with
+z3 is sound for it.  The bound and LP engines never close such a branch (they require a
+margin that covers float error), and a float counterexample is confirmed by concrete
+runs wherever it comes from; so the one possible disagreement inside verinet is a
+rounding-level ``sat`` next to z3's ``unsat``, never a wrong ``unsat`` with a margin.
+
+Time: the solver's ``timeout`` is set from the time left before ``deadline``
+(``time.monotonic()`` based), a timer thread interrupts the z3 context 0.25 s after the
+deadline (z3 does not poll its timeout everywhere, e.g. in preprocessing), and encoding
+stops at the deadline.  Each solve uses a fresh solver: ``push`` would make z3
+preprocess the assertions outside ``check``, where neither limit applies (seconds on a
+3 x 40 network).  Measured overrun past the deadline: 0.1-0.4 s.
+``stats.smt_calls`` counts solver checks, ``stats.time_smt`` their encoding and solving.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.sparse as sp
+import z3
+
+from ..counterexample import CexChecker
+from ..errors import InputError, UnsupportedOperatorError
+from ..network.ir import Network
+from ..network.ops import Affine, Concat, MaxPool, Relu, Sum
+from ..result import Stats
+from ..spec.property import Case, Property
+from .input_split import SplitOutcome
+
+__all__ = ["SmtEncoding", "encode_case", "smt_decide", "smt_verify"]
+
+_U = 2.0 ** -53
+_TINY = 1e-300  # absolute widening: covers rounding in the subnormal range
+_NUDGE = (1e-12, 1e-9, 1e-6, 1e-4)  # relative margins tried when a solution does not confirm
+_GRACE = 0.25  # seconds past the deadline before the context is interrupted
+
+
+class _OutOfTime(Exception):
+    """The deadline passed while encoding."""
+
+
+Terms = list  # a node's value: one z3 arithmetic term per entry
+Interval = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class SmtEncoding:
+    """The network over one box, in a private z3 context.
+
+    Attributes:
+        ctx: the context every term lives in.
+        x: the ``n_in`` input variables.
+        y: the ``n_out`` output terms.
+        constraints: box, phase and triangle constraints.
+        bounds: per node, float64 interval bounds ``(lower, upper)`` of its entries,
+            widened to cover rounding (sound for the exact real function).
+        relu_mode: ``"ite"`` or ``"phase"`` (see the module docstring).
+        relax: add the triangle relaxation of each ReLU of unknown phase.
+        free_relus: ReLU entries of unknown phase (z3's case splits).
+    """
+
+    ctx: z3.Context
+    x: list
+    y: list
+    constraints: list
+    bounds: dict[str, Interval]
+    relu_mode: str = "phase"
+    relax: bool = True
+    free_relus: int = 0
+
+    def q(self, v: float) -> z3.ArithRef:
+        """The exact rational value of the float ``v`` as a z3 constant."""
+        return z3.RealVal(Fraction(float(v)), self.ctx)
+
+    def linear(self, coeffs: np.ndarray, terms: Sequence, const: float = 0.0) -> z3.ArithRef:
+        """``sum_j coeffs[j] * terms[j] + const`` over the nonzero coefficients, exactly."""
+        parts = [self.q(c) * terms[j] for j, c in zip(np.flatnonzero(coeffs), coeffs[coeffs != 0])]
+        if const != 0.0 or not parts:
+            parts.append(self.q(const))
+        return parts[0] if len(parts) == 1 else z3.Sum(*parts)
+
+
+def _widen(lo: np.ndarray, hi: np.ndarray, mag: np.ndarray, k: int) -> Interval:
+    """``[lo, hi]`` widened by ``4 (k + 2) u mag``: the rounding of ``k``-term sums."""
+    tol = 4.0 * (k + 2) * _U * mag + _TINY
+    return lo - tol, hi + tol
+
+
+def _enc_affine(enc: SmtEncoding, name: str, op: Affine, ins: list[Terms],
+                bnds: list[Interval], phases) -> tuple[Terms, Interval]:
+    (u,), ((lo, hi),) = ins, bnds
+    W = sp.csr_array(op.W) if op.is_sparse else np.asarray(op.W)
+    out = []
+    for i in range(op.size):
+        if sp.issparse(W):
+            cols = W.indices[W.indptr[i]:W.indptr[i + 1]]
+            vals = W.data[W.indptr[i]:W.indptr[i + 1]]
+            row = [enc.q(w) * u[j] for j, w in zip(cols, vals) if w != 0]
+            row.append(enc.q(op.b[i]))
+            expr = row[0] if len(row) == 1 else z3.Sum(*row)
+        else:
+            expr = enc.linear(W[i], u, op.b[i])
+        out.append(expr)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        return out, (np.full(op.size, -np.inf), np.full(op.size, np.inf))
+    Wp = W.maximum(0) if sp.issparse(W) else np.maximum(W, 0.0)
+    Wn = W.minimum(0) if sp.issparse(W) else np.minimum(W, 0.0)
+    Wa = abs(W)
+    mag = np.maximum(np.abs(lo), np.abs(hi))
+    new_lo = Wp @ lo + Wn @ hi + op.b
+    new_hi = Wp @ hi + Wn @ lo + op.b
+    k = int(np.max(np.diff(W.indptr))) if sp.issparse(W) else W.shape[1]
+    return out, _widen(np.asarray(new_lo), np.asarray(new_hi), Wa @ mag + np.abs(op.b), k)
+
+
+def _enc_relu(enc: SmtEncoding, name: str, op: Relu, ins: list[Terms],
+              bnds: list[Interval], phases) -> tuple[Terms, Interval]:
+    (z,), ((lo, hi),) = ins, bnds
+    zero = z3.RealVal(0, enc.ctx)
+    known = np.where(hi <= 0, -1, np.where(lo >= 0, 1, 0))
+    if phases is not None:
+        known = np.where(phases != 0, phases, known)
+    out = []
+    for i in range(op.size):
+        if known[i] > 0:
+            enc.constraints.append(z[i] >= 0)
+            out.append(z[i])
+        elif known[i] < 0:
+            enc.constraints.append(z[i] <= 0)
+            out.append(zero)
+        else:
+            out.append(_free_relu(enc, f"{name}[{i}]", z[i], lo[i], hi[i]))
+    enc.free_relus += int(np.count_nonzero(known == 0))
+    out_lo = np.where(known < 0, 0.0, np.maximum(lo, 0.0))
+    out_hi = np.where(known < 0, 0.0, np.maximum(hi, 0.0))
+    return out, (out_lo, out_hi)
+
+
+def _coarse(v: Fraction, up: bool, bits: int = 8) -> Fraction:
+    """``v`` rounded up (or down) to ``bits`` significant bits, exactly."""
+    if v == 0:
+        return Fraction(0)
+    scale = Fraction(2) ** (bits - math.frexp(float(v))[1])
+    n = v * scale
+    return Fraction(math.ceil(n) if up else math.floor(n)) / scale
+
+
+def _free_relu(enc: SmtEncoding, label: str, z, lo: float, hi: float):
+    """``relu(z)`` for a ReLU of unknown phase, with its triangle relaxation when
+    ``lo < 0 < hi`` are finite (redundant, rounded outward to short rationals)."""
+    zero = z3.RealVal(0, enc.ctx)
+    if enc.relu_mode == "phase":
+        r, p = z3.Real(label, enc.ctx), z3.Bool(label + "?", enc.ctx)
+        enc.constraints.append(z3.Implies(p, z3.And(z >= 0, r == z)))
+        enc.constraints.append(z3.Implies(z3.Not(p), z3.And(z <= 0, r == 0)))
+    elif enc.relax:
+        r = z3.Real(label, enc.ctx)
+        enc.constraints.append(r == z3.If(z > 0, z, zero))
+    else:
+        return z3.If(z > 0, z, zero)
+    if enc.relax and np.isfinite(lo) and np.isfinite(hi):
+        l, u = _coarse(Fraction(float(lo)), up=False), _coarse(Fraction(float(hi)), up=True)
+        slope = _coarse(u / (u - l), up=True)
+        enc.constraints += [r >= 0, r >= z,
+                            r <= z3.RealVal(slope, enc.ctx) * (z - z3.RealVal(l, enc.ctx))]
+    return r
+
+
+def _enc_sum(enc, name, op: Sum, ins, bnds, phases):
+    out = [z3.Sum(*parts) for parts in zip(*ins)]
+    lo = np.sum([b[0] for b in bnds], axis=0)
+    hi = np.sum([b[1] for b in bnds], axis=0)
+    mag = np.sum([np.maximum(np.abs(a), np.abs(c)) for a, c in bnds], axis=0)
+    return out, _widen(lo, hi, mag, len(ins))
+
+
+def _enc_concat(enc, name, op: Concat, ins, bnds, phases):
+    out = [t for part in ins for t in part]
+    return out, (np.concatenate([b[0] for b in bnds]), np.concatenate([b[1] for b in bnds]))
+
+
+def _enc_maxpool(enc, name, op: MaxPool, ins, bnds, phases):
+    (u,), ((lo, hi),) = ins, bnds
+    out = []
+    for window in op.windows:
+        idx = [int(j) for j in window if j >= 0]
+        m = u[idx[0]]
+        for j in idx[1:]:
+            m = z3.If(u[j] > m, u[j], m)
+        out.append(m)
+    w = np.where(op.windows >= 0, op.windows, 0)
+    pad = op.windows < 0
+    out_lo = np.where(pad, -np.inf, lo[w]).max(axis=1)
+    out_hi = np.where(pad, -np.inf, hi[w]).max(axis=1)
+    return out, (out_lo, out_hi)
+
+
+_ENCODERS: dict[type, Callable] = {
+    Affine: _enc_affine, Relu: _enc_relu, Sum: _enc_sum, Concat: _enc_concat,
+    MaxPool: _enc_maxpool,
+}
+
+
+def encode_case(network: Network, lower: np.ndarray, upper: np.ndarray, *,
+                fixed: Mapping[str, np.ndarray] | None = None, relu_mode: str = "phase",
+                prune: bool = True, relax: bool = True,
+                deadline: float | None = None) -> SmtEncoding:
+    """Encode ``network`` over the box ``[lower, upper]`` (see the module docstring).
+
+    Args:
+        fixed: optional ReLU node name -> int ``(size,)`` phases (+1 active, -1
+            inactive, 0 free).
+        relu_mode: ``"phase"`` (Booleans) or ``"ite"`` (``If`` terms).
+        prune: use interval bounds to settle stable ReLUs (sound; off for testing).
+        relax: add the triangle relaxation of ReLUs of unknown phase (needs ``prune``).
+        deadline: ``time.monotonic()`` instant after which encoding stops (raises
+            ``_OutOfTime``; :func:`smt_decide` answers ``timeout``).
+    """
+    ctx = z3.Context()
+    fixed = dict(fixed or {})
+    relus = {n for n, op in network.plan if isinstance(op, Relu)}
+    for key, ph in fixed.items():
+        if key not in relus:
+            raise InputError(f"fixed phases name {key!r}, which is not a ReLU node of "
+                             f"{network.name or 'the network'}")
+        if np.shape(ph) != (network.op(key).size,):
+            raise InputError(f"fixed phases of {key!r}: expected shape "
+                             f"({network.op(key).size},), got {np.shape(ph)}")
+    lo = np.asarray(lower, dtype=np.float64).reshape(-1)
+    hi = np.asarray(upper, dtype=np.float64).reshape(-1)
+    assert lo.shape == hi.shape == (network.n_inputs,), (
+        f"box of {network.n_inputs} inputs expected, got {lo.shape} and {hi.shape}")
+    enc = SmtEncoding(ctx, [], [], [], {}, relu_mode, relax)
+    enc.x = [z3.Real(f"x[{i}]", ctx) for i in range(lo.size)]
+    for xi, a, b in zip(enc.x, lo, hi):
+        if a == b:
+            enc.constraints.append(xi == enc.q(a))
+        else:
+            enc.constraints += [xi >= enc.q(a), xi <= enc.q(b)]
+    vals: dict[str, Terms] = {network.input_name: enc.x}
+    enc.bounds[network.input_name] = (lo, hi)
+    for name, op in network.plan[1:]:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _OutOfTime
+        rule = _ENCODERS.get(type(op))
+        if rule is None:
+            raise UnsupportedOperatorError(op.kind, name, "the z3 encoding has no rule for it")
+        ins = [vals[s] for s in op.inputs]
+        bnds = [enc.bounds[s] for s in op.inputs]
+        if not prune:
+            bnds = [(np.full_like(a, -np.inf), np.full_like(b, np.inf)) for a, b in bnds]
+        ph = fixed.get(name)
+        vals[name], enc.bounds[name] = rule(enc, name, op, ins, bnds,
+                                            None if ph is None else np.asarray(ph))
+    enc.y = vals[network.output_name]
+    return enc
+
+
+def _bad_region(enc: SmtEncoding, case: Case, conj: Sequence[int], rel: float,
+                scale: list[np.ndarray] | None) -> z3.BoolRef:
+    """The disjunction of the chosen conjunctions, each row tightened by ``rel * scale``."""
+    ors = []
+    for j in conj:
+        c = case.bad[j]
+        rows = []
+        for r in range(c.k):
+            lhs = enc.linear(c.A_out[r], enc.y)
+            if c.A_in is not None:
+                lhs = lhs + enc.linear(c.A_in[r], enc.x)
+            rhs = Fraction(float(c.b[r]))
+            if rel > 0 and scale is not None:
+                rhs -= Fraction(rel) * Fraction(float(scale[j][r]))
+            rows.append(lhs <= z3.RealVal(rhs, enc.ctx))
+        ors.append(z3.And(*rows) if rows else z3.BoolVal(True, enc.ctx))
+    return z3.Or(*ors) if ors else z3.BoolVal(False, enc.ctx)
+
+
+def _row_scales(network: Network, case: Case, conj: Sequence[int], x: np.ndarray
+                ) -> list[np.ndarray]:
+    """Per conjunction, per row: ``|b| + |A_out| |y(x)| + |A_in| |x|`` (at least 1)."""
+    y = network.evaluate(x[None])[0]
+    out: list[np.ndarray] = [np.zeros(0)] * len(case.bad)
+    for j in conj:
+        c = case.bad[j]
+        s = np.abs(c.b) + np.abs(c.A_out) @ np.abs(y)
+        if c.A_in is not None:
+            s = s + np.abs(c.A_in) @ np.abs(x)
+        out[j] = np.maximum(s, 1.0)
+    return out
+
+
+def _solve(enc: SmtEncoding, bad: z3.BoolRef, deadline: float, stats: Stats
+           ) -> tuple[str, np.ndarray | None, str]:
+    """One z3 solve of the encoding and ``bad``, bounded by ``deadline``.
+
+    Returns ``("sat", x, "")`` with the model's input point, ``("unsat", None, "")``, or
+    ``("timeout" | "unknown", None, reason)``.  A fresh solver is used each time: pushing
+    a scope would make z3 preprocess the assertions outside ``check`` and its timeout.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return "timeout", None, ""
+    timer = threading.Timer(left + _GRACE, enc.ctx.interrupt)
+    timer.daemon = True
+    timer.start()
+    stats.smt_calls += 1
+    try:
+        solver = z3.Solver(ctx=enc.ctx)
+        solver.set("timeout", max(1, int(left * 1000)))
+        solver.add(*enc.constraints)
+        solver.add(bad)
+        res = solver.check()
+        if res == z3.sat:
+            return "sat", _model_point(enc, solver.model()), ""
+        if res == z3.unsat:
+            return "unsat", None, ""
+        why = solver.reason_unknown()
+    except z3.Z3Exception as exc:  # interrupted outside check, e.g. reading the model
+        why = f"z3 failed: {exc}"
+    finally:
+        timer.cancel()
+    if time.monotonic() >= deadline or "timeout" in why or "canceled" in why:
+        return "timeout", None, ""
+    return "unknown", None, f"z3 returned unknown ({why})"
+
+
+def _model_point(enc: SmtEncoding, model: z3.ModelRef) -> np.ndarray:
+    """The model's input values, exact rationals rounded to the nearest float64."""
+    vals = []
+    for xi in enc.x:
+        v = model.eval(xi, model_completion=True)
+        if z3.is_rational_value(v):
+            vals.append(float(Fraction(v.numerator_as_long(), v.denominator_as_long())))
+        else:  # an algebraic number cannot arise from linear constraints; be safe anyway
+            vals.append(float(Fraction(v.approx(20).as_fraction())))
+    return np.array(vals, dtype=np.float64)
+
+
+def smt_decide(network: Network, case: Case, checker: CexChecker, deadline: float,
+               stats: Stats, *, fixed: Mapping[str, np.ndarray] | None = None,
+               box: tuple[np.ndarray, np.ndarray] | None = None,
+               conj: Sequence[int] | None = None, relu_mode: str = "phase",
+               prune: bool = True) -> SplitOutcome:
+    """Decide one case exactly with z3.
+
+    Args:
+        network, case: the query; ``case`` must be one of ``checker.prop``'s cases (the
+            checker confirms counterexamples against the property).
+        checker: confirms a solution before it is reported ``sat``.
+        deadline: ``time.monotonic()`` instant by which to answer (``timeout`` after).
+        stats: ``smt_calls`` and ``time_smt`` are added to.
+        fixed: ReLU node name -> ``(size,)`` phases (+1 active, -1 inactive, 0 free),
+            restricting the query to a node of a ReLU-splitting search.
+        box: ``(lower, upper)`` replacing the case's box (a sub-box of it).
+        conj: indices of the conjunctions to consider (default: all of them).
+        relu_mode, prune: encoding options (see :func:`encode_case`).
+    Returns:
+        ``sat`` with a confirmed counterexample, ``unsat``, ``timeout``, or ``unknown``
+        with a reason.
+    """
+    t0 = time.monotonic()
+    try:
+        return _decide(network, case, checker, deadline, stats, fixed, box, conj,
+                       relu_mode, prune)
+    finally:
+        stats.time_smt += time.monotonic() - t0
+
+
+def _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode, prune):
+    conj = list(range(len(case.bad))) if conj is None else list(conj)
+    if not conj:
+        return SplitOutcome("unsat")
+    lo, hi = box if box is not None else (case.box.lower, case.box.upper)
+    try:
+        enc = encode_case(network, lo, hi, fixed=fixed, relu_mode=relu_mode, prune=prune,
+                          deadline=deadline)
+    except _OutOfTime:
+        return SplitOutcome("timeout")
+    scale = None
+    for rel in (0.0, *_NUDGE):
+        status, x, why = _solve(enc, _bad_region(enc, case, conj, rel, scale), deadline, stats)
+        if status in ("timeout", "unknown"):
+            return SplitOutcome(status, reason=why)
+        if status == "unsat":
+            if rel == 0.0:
+                return SplitOutcome("unsat")
+            return SplitOutcome("unknown", reason=(
+                "z3 reaches the bad region only within a relative margin of "
+                f"{rel:g} of its boundary, and no such point confirms in floating point"))
+        cex = checker.confirm(x, source="z3")
+        if cex is not None:
+            return SplitOutcome("sat", cex)
+        if scale is None:
+            scale = _row_scales(network, case, conj, x)
+    return SplitOutcome("unknown", reason=(
+        f"z3 solutions, even {_NUDGE[-1]:g} (relative) inside the bad region, did not "
+        "confirm in floating point"))
+
+
+def smt_verify(network: Network, prop: Property, deadline: float, stats: Stats,
+               checker: CexChecker) -> SplitOutcome:
+    """Decide every case of ``prop`` with z3: ``sat`` if one is, ``unsat`` if all are."""
+    undecided = None
+    for case in prop.cases:
+        out = smt_decide(network, case, checker, deadline, stats)
+        if out.status in ("sat", "timeout"):
+            return out
+        if out.status == "unknown":
+            undecided = out
+    return undecided or SplitOutcome("unsat")
