@@ -99,6 +99,9 @@ class SearchConfig:
     * ``branching``: input-split heuristic when no lookahead runs (``gradient-width``,
       ``widest``); ``relu_branching``: ReLU-split heuristic (``dual-triangle``,
       ``lp-violation``, ``triangle``; see :mod:`verinet.search.branching`).
+    * ``depth_step``: input splitting explores depth-first down to this many splits, then
+      defers deeper boxes until the rest of the tree is done, and raises the cap by as
+      much again.
     * ``min_width``: boxes narrower than this in every dimension are not split further
       (they are handed to the exact engine instead).
     * ``exact_leaf_seconds``: time z3 gets for one box or ReLU-split leaf that the bounds
@@ -109,6 +112,7 @@ class SearchConfig:
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
+    depth_step: int = 24
     exact_leaf_seconds: float = 5.0
     branching: str = "gradient-width"
     relu_branching: str = "dual-triangle"
