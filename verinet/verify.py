@@ -164,10 +164,12 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
     if strategy == "relu":
         from .search.reluplex import relu_split
 
-        def exact_leaf(phases: dict[str, np.ndarray], box: tuple[np.ndarray, np.ndarray]):
-            """z3 on a ReLU-split node the LP cannot settle."""
+        def exact_leaf(phases: dict[str, np.ndarray], box):
+            """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""
+            bounds = (box.lower, box.upper) if hasattr(box, "lower") else tuple(box)
             slice_end = min(deadline, time.monotonic() + config.search.exact_leaf_seconds)
-            out = smt_decide(network, case, checker, slice_end, stats, fixed=phases, box=box)
+            out = smt_decide(network, case, checker, slice_end, stats, fixed=phases,
+                             box=bounds)
             if out.status == "sat" and out.counterexample is not None:
                 return ("sat", out.counterexample.x)
             return out.status if out.status == "unsat" else "unknown"
