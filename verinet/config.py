@@ -99,6 +99,13 @@ class SearchConfig:
     * ``branching``: input-split heuristic when no lookahead runs (``gradient-width``,
       ``widest``); ``relu_branching``: ReLU-split heuristic (``dual-triangle``,
       ``lp-violation``, ``triangle``; see :mod:`verinet.search.branching`).
+    * ``rebounds``, ``rebound_shrink``: a box whose shrinking (see
+      :func:`verinet.search.input_split.shrink_boxes`) cut more than ``rebound_shrink`` of
+      its width in some dimension is bounded again, up to ``rebounds`` times.
+    * ``box_solver_depth``, ``box_solver_seconds``: input splitting hands each box still
+      open after a multiple of ``box_solver_depth`` splits to ReLU splitting over an LP
+      (which reasons about all rows of a conjunction jointly) for at most
+      ``box_solver_seconds``; 0 turns this off.
     * ``depth_step``: input splitting explores depth-first down to this many splits, then
       defers deeper boxes until the rest of the tree is done, and raises the cap by as
       much again.
@@ -113,6 +120,10 @@ class SearchConfig:
     batch: int = 1024
     min_width: float = 1e-9
     depth_step: int = 24
+    rebounds: int = 2
+    box_solver_depth: int = 16
+    box_solver_seconds: float = 0.5
+    rebound_shrink: float = 0.1
     exact_leaf_seconds: float = 5.0
     branching: str = "gradient-width"
     relu_branching: str = "dual-triangle"

@@ -26,7 +26,7 @@ from .falsify import pgd_case
 from .network.ir import Network
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, SplitOutcome, input_split
-from .spec.property import Case, Property
+from .spec.property import Box, Case, Property
 
 __all__ = ["verify"]
 
@@ -158,9 +158,16 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return smt_decide(network, case, checker, slice_end, stats, box=(lower, upper))
 
     if strategy == "input":
+        from .search.reluplex import relu_split
+
+        def solve_box(lower: np.ndarray, upper: np.ndarray, end: float) -> SplitOutcome:
+            """ReLU splitting over an LP on one input box of the case."""
+            sub = Case(Box(lower, upper), case.bad)
+            return relu_split(network, sub, checker, end, stats, config)
+
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
-                           exact_box=exact_box)
+                           exact_box=exact_box, solve_box=solve_box)
     if strategy == "relu":
         from .search.reluplex import relu_split
 

@@ -215,12 +215,18 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
 def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarray], np.ndarray],
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
                 config: SearchConfig,
-                exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None
+                exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None,
+                solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None
                 ) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
 
     ``exact_box(lower, upper)``, when given, decides a box too small to split (an exact
     engine); its ``unsat`` closes the box, its ``sat`` (confirmed) answers the case.
+    ``solve_box(lower, upper, deadline)``, when given, is tried on boxes that are still
+    open after every ``config.box_solver_depth`` splits (a complete engine on the box, e.g.
+    ReLU splitting over an LP, which reasons about a conjunction's rows jointly); its
+    ``unsat`` closes the box, ``sat`` answers the case, anything else leaves the box to
+    input splitting.
     """
     n_in = case.box.n
     rows = CaseRows.of(case, n_in, n_out)
@@ -229,21 +235,43 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     always_bad = np.array([c.k == 0 for c in case.bad])
     branch = BRANCHING[config.branching]
 
-    def bound(lo, hi, parent_lb=None):
-        """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed."""
+    def bound_raw(lo, hi):
         t0 = time.monotonic()
         parts = [bound_rows(lo[i:i + config.batch], hi[i:i + config.batch])
                  for i in range(0, lo.shape[0], config.batch)]
         stats.time_bounds += time.monotonic() - t0
         stats.boxes += lo.shape[0]
-        lb = np.concatenate([p[0] for p in parts])
-        A = np.concatenate([p[1] for p in parts])
-        c = np.concatenate([p[2] for p in parts])
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def bound(lo, hi, parent_lb=None):
+        """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed.
+
+        A box that shrinks by more than ``config.rebound_shrink`` of its width in some
+        dimension is bounded again (the shrunk box is a part of the box, so the old bounds
+        still hold and are kept where tighter); this often closes it without a split.
+        """
+        lb, A, c = bound_raw(lo, hi)
         if parent_lb is not None:  # a part of a box obeys the box's bounds too
             lb = np.maximum(lb, parent_lb)
         closed = _conj_value(lb - rows.b[None, :], rows, always_bad) > 0
         slo, shi, empty = shrink_boxes(lo, hi, A, c, rows, always_bad)
-        return lb, A, c, slo, shi, closed | empty
+        closed |= empty
+        for _ in range(config.rebounds):
+            w_old = np.maximum(hi - lo, 1e-300)
+            again = ~closed & ((shi - slo) < (1.0 - config.rebound_shrink) * w_old).any(axis=1)
+            if not again.any():
+                break
+            idx = np.nonzero(again)[0]
+            lo, hi = slo, shi
+            lb2, A2, c2 = bound_raw(lo[idx], hi[idx])
+            lb[idx] = np.maximum(lb2, lb[idx])
+            A[idx], c[idx] = A2, c2
+            closed[idx] = _conj_value(lb[idx] - rows.b[None, :], rows, always_bad) > 0
+            s2lo, s2hi, e2 = shrink_boxes(lo[idx], hi[idx], A2, c2, rows, always_bad)
+            closed[idx] |= e2
+            slo, shi = slo.copy(), shi.copy()
+            slo[idx], shi[idx] = s2lo, s2hi
+        return lb, A, c, slo, shi, closed
 
     lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
     lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
@@ -280,6 +308,24 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             if cex is not None:
                 return SplitOutcome("sat", cex)
             stats.rejected += 1
+        if solve_box is not None and config.box_solver_depth > 0:
+            due = (depth > 0) & (depth % config.box_solver_depth == 0)
+            done_box = np.zeros(lo.shape[0], dtype=bool)
+            for i in np.nonzero(due)[0]:
+                if time.monotonic() > deadline:
+                    return SplitOutcome("timeout")
+                end = min(deadline, time.monotonic() + config.box_solver_seconds)
+                out = solve_box(lo[i], hi[i], end)
+                if out.status == "sat":
+                    return out
+                done_box[i] = out.status == "unsat"
+            if done_box.any():
+                keep = ~done_box
+                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
+                                           c[keep])
+                slack, open_conj = slack[keep], open_conj[keep]
+                if lo.shape[0] == 0:
+                    continue
         width = hi - lo
         tiny = width.max(axis=1) <= config.min_width
         if tiny.any():
