@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             both = r.status.decided and z.status.decided
             agree = (r.status == z.status) if both else None
             rows.append((vnnlib, r, z, agree))
+            verdict = "" if agree is None else ("agree" if agree else "DISAGREE")
             print(f"{vnnlib:24s} relu {r.status.value:8s} {r.time:7.2f} s "
                   f"({r.stats.nodes} nodes, {r.stats.lps} LPs)   z3 {z.status.value:8s} "
-                  f"{z.time:7.2f} s   {'' if agree is None else ('agree' if agree else 'DISAGREE')}",
-                  flush=True)
+                  f"{z.time:7.2f} s   {verdict}", flush=True)
     lines = ["# Digits robustness: ReLU splitting against z3", "",
              f"Produced by `python scripts/run_digits.py` (relu budget {args.timeout:g} s, "
              f"z3 budget {args.smt_timeout:g} s, falsification pass off).", "",
