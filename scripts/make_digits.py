@@ -42,7 +42,7 @@ BATCH = 32
 LR = 3e-3
 N_TEST = 397
 IMAGES = 5
-EPSILONS = (0.02, 0.05, 0.1)
+EPSILONS = (0.02, 0.03, 0.04, 0.05, 0.1)
 TIMEOUT_SECONDS = 60
 OUT = ROOT / "benchmarks" / "digits"
 
