@@ -10,7 +10,11 @@ A candidate point becomes a :class:`~verinet.result.Counterexample` only if
 3. for ONNX models, onnxruntime running the original file on that same point (in the
    file's own precision) also puts the output in the bad region, with no tolerance.
 
-A candidate failing any check is rejected (and counted by the caller).  ``.nnet``
+A candidate failing any check is rejected (and counted by the caller).
+
+One corner: an input whose interval holds no number of the model's precision (a fixed
+input such as ``0.1`` in a float32 model) keeps its float64 value; onnxruntime then sees
+that value rounded to float32, at most half a float32 ulp outside the interval.  ``.nnet``
 models have no second implementation to replay; only check 2 applies to them, and the
 counterexample records which checks ran.
 """
