@@ -57,6 +57,8 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_VIOLATED",
     "EXIT_UNKNOWN",
+    "EXIT_CEX_INVALID",
+    "EXIT_NO_CEX",
     "EXIT_INTERRUPTED",
 ]
 
@@ -67,8 +69,10 @@ EXIT_USAGE = 2         #: bad command line (argparse)
 EXIT_BAD_MODEL = 3     #: the model cannot be loaded, or uses an unsupported operator
 EXIT_BAD_PROPERTY = 4  #: the property does not parse, or does not fit the model
 EXIT_BAD_INPUT = 5     #: another input is malformed (a point, an epsilon, a label)
-EXIT_VIOLATED = 10     #: ``verify``: the property is violated (``sat``, counterexample found)
-EXIT_UNKNOWN = 20      #: ``verify``: no answer within the budget (``unknown`` / ``timeout``)
+EXIT_VIOLATED = 10     #: ``verify``, ``attack``: violated (``sat``, counterexample found)
+EXIT_UNKNOWN = 20      #: ``verify``: no answer (``unknown`` / ``timeout``); ``attack``: none found
+EXIT_CEX_INVALID = 10  #: ``check-cex``: the results file's counterexample is not valid
+EXIT_NO_CEX = 20       #: ``check-cex``: the results file holds no counterexample
 EXIT_INTERRUPTED = 130  #: interrupted by the user (Ctrl-C)
 
 #: Exit code per error class; a class not listed takes the code of its nearest listed base.
@@ -84,9 +88,12 @@ EXIT_CODE: dict[type[BaseException], int] = {
 
 _EXIT_TABLE = f"""\
 exit codes:
-  {EXIT_OK:<3}  success (verify: verified, the property holds / unsat)
-  {EXIT_VIOLATED:<3}  verify: violated, a counterexample was found (sat)
-  {EXIT_UNKNOWN:<3}  verify: unknown or timeout
+  {EXIT_OK:<3}  success (verify: verified, the property holds / unsat;
+       check-cex: the counterexample is valid)
+  {EXIT_VIOLATED:<3}  verify, attack: violated, a counterexample was found (sat);
+       check-cex: the counterexample is not valid
+  {EXIT_UNKNOWN:<3}  verify: unknown or timeout; attack: none found (not a proof);
+       check-cex: the results file holds no counterexample
   {EXIT_USAGE:<3}  usage error (bad command line)
   {EXIT_BAD_MODEL:<3}  the model cannot be loaded or uses an unsupported operator
   {EXIT_BAD_PROPERTY:<3}  the property does not parse or does not fit the model
@@ -100,6 +107,8 @@ examples:
   verinet info benchmarks/demo/demo.onnx --vnnlib benchmarks/demo/demo.vnnlib
   verinet eval benchmarks/demo/demo.onnx --input 0.1,0,0,0,-0.2
   verinet eval model.onnx --input points.npy
+  verinet attack benchmarks/demo/demo.onnx --eps 0.5 --input 0.1,0,0,0,-0.2
+  verinet check-cex model.onnx prop.vnnlib results.txt
 
 {_EXIT_TABLE}
 """
@@ -231,6 +240,53 @@ def _load_property(path: str, network: Any) -> Any:
     return prop
 
 
+def _query_property(args: argparse.Namespace, network: Any) -> Any:
+    """The property of ``--vnnlib`` or of the robustness query ``--eps/--input/...``."""
+    if args.vnnlib:
+        return _load_property(args.vnnlib, network)
+    if args.input is None:
+        raise InputError("--eps needs --input, the centre of the ball")
+    from .spec import robustness
+
+    return robustness(_read_point(args.input), args.eps, label=args.label,
+                      lower=args.lower, upper=args.upper, network=network)
+
+
+def _query_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL and the query: ``--vnnlib`` or a robustness ball (``verify``, ``attack``)."""
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--vnnlib", metavar="PROP", help="the VNN-LIB property to decide")
+    what.add_argument("--eps", type=float, metavar="E",
+                      help="L-infinity radius of a robustness query around --input")
+    p.add_argument("--input", "-x", metavar="X",
+                   help='with --eps: the centre point (.npy file or "v1,v2,...")')
+    p.add_argument("--label", type=int, metavar="K",
+                   help="with --eps: the class that must be kept (default: the predicted one)")
+    p.add_argument("--lower", type=float, metavar="L", help="with --eps: input domain minimum")
+    p.add_argument("--upper", type=float, metavar="U", help="with --eps: input domain maximum")
+
+
+def _print_cex(cex: Any) -> None:
+    print(f"counterexample x: {', '.join(_fmt(v) for v in cex.x)}")
+    print(f"outputs y: {', '.join(_fmt(v) for v in cex.y)}")
+    checks = ", ".join(f"{k} margin {v:.3g}" for k, v in cex.checks.items())
+    print(f"confirmed by: {checks}")
+
+
+def _write_outputs(args: argparse.Namespace, result: Any, network: Any) -> None:
+    """``--results-file`` and ``--cex-out`` of ``verify`` and ``attack``."""
+    import numpy as np
+
+    from .result import vnncomp_text
+
+    if args.results_file:
+        with open(args.results_file, "w", encoding="utf-8") as f:
+            f.write(vnncomp_text(result))
+    if args.cex_out and result.counterexample is not None:
+        np.save(args.cex_out, result.counterexample.x.reshape(network.input_shape))
+
+
 def _read_point(text: str) -> Any:
     """``--input``: a ``.npy`` file or comma-separated numbers, as a float64 array."""
     import numpy as np
@@ -319,17 +375,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--vnnlib", metavar="PROP", help="the VNN-LIB property to decide")
-    what.add_argument("--eps", type=float, metavar="E",
-                      help="L-infinity radius of a robustness query around --input")
-    p.add_argument("--input", "-x", metavar="X",
-                   help='with --eps: the centre point (.npy file or "v1,v2,...")')
-    p.add_argument("--label", type=int, metavar="K",
-                   help="with --eps: the class that must be kept (default: the predicted one)")
-    p.add_argument("--lower", type=float, metavar="L", help="with --eps: input domain minimum")
-    p.add_argument("--upper", type=float, metavar="U", help="with --eps: input domain maximum")
+    _query_arguments(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds for the whole run, loading included (default: 60)")
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
@@ -359,34 +405,20 @@ def _verify(args: argparse.Namespace) -> int:
     import json
     import time
 
-    import numpy as np
-
     from .config import AttackConfig, SearchConfig, VerifierConfig
-    from .result import Status, vnncomp_text
+    from .result import Status
     from .verify import verify
 
     start = time.monotonic()
     if args.timeout <= 0:
         raise InputError(f"--timeout must be positive, got {args.timeout}")
     network = _load_model(args.model)
-    if args.vnnlib:
-        prop = _load_property(args.vnnlib, network)
-    else:
-        if args.input is None:
-            raise InputError("--eps needs --input, the centre of the ball")
-        from .spec import robustness
-
-        prop = robustness(_read_point(args.input), args.eps, label=args.label,
-                          lower=args.lower, upper=args.upper, network=network)
+    prop = _query_property(args, network)
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
     result = verify(network, prop, timeout=args.timeout, config=config, start=start)
-    if args.results_file:
-        with open(args.results_file, "w", encoding="utf-8") as f:
-            f.write(vnncomp_text(result))
+    _write_outputs(args, result, network)
     cex = result.counterexample
-    if args.cex_out and cex is not None:
-        np.save(args.cex_out, cex.x.reshape(network.input_shape))
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -399,10 +431,7 @@ def _verify(args: argparse.Namespace) -> int:
         if result.reason:
             print(f"reason: {result.reason}")
         if cex is not None:
-            print(f"counterexample x: {', '.join(_fmt(v) for v in cex.x)}")
-            print(f"outputs y: {', '.join(_fmt(v) for v in cex.y)}")
-            checks = ", ".join(f"{k} margin {v:.3g}" for k, v in cex.checks.items())
-            print(f"confirmed by: {checks}")
+            _print_cex(cex)
         s = result.stats
         print(f"strategy {s.strategy or '-'}: {s.boxes} boxes, {s.nodes} nodes, {s.lps} LPs, "
               f"{s.smt_calls} z3 calls, depth {s.max_depth}")
@@ -411,3 +440,131 @@ def _verify(args: argparse.Namespace) -> int:
     if result.status is Status.SAT:
         return EXIT_VIOLATED
     return EXIT_UNKNOWN
+
+
+def _attack_arguments(p: argparse.ArgumentParser) -> None:
+    from .falsify import STRATEGIES
+
+    _query_arguments(p)
+    p.add_argument("--strategies", default="uniform,corners,fgsm,pgd", metavar="NAMES",
+                   help="comma-separated falsification strategies, run in order (default: "
+                        f"uniform,corners,fgsm,pgd; available: {', '.join(STRATEGIES)})")
+    p.add_argument("--restarts", type=int, default=64, metavar="N",
+                   help="random starting points of the gradient strategies (fgsm, pgd) per "
+                        "conjunction (default: 64)")
+    p.add_argument("--samples", type=int, default=2048, metavar="N",
+                   help="points drawn by the sampling strategies (uniform, corners) per input "
+                        "box (default: 2048)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds for the whole run, loading included (default: 60); one pass "
+                        "of every strategy, cut short at the deadline")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (status sat or unknown, counterexample, "
+                        "statistics)")
+    p.add_argument("--results-file", metavar="OUT",
+                   help="write the answer in the VNN-COMP results format (sat or unknown)")
+    p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
+
+
+@command("attack", help="search for a counterexample by testing (no proof)",
+         arguments=_attack_arguments,
+         description="Search for an input in the property's region that drives MODEL into the "
+                     "bad output region, by sampling and gradient attacks only. A point found "
+                     "is confirmed in float64 and, for ONNX models, by onnxruntime, and "
+                     "reported as sat (exit 10). Finding nothing proves nothing (exit 20); "
+                     "use 'verinet verify' for a proof.",
+         epilog="examples:\n"
+                "  verinet attack model.onnx --vnnlib prop.vnnlib --restarts 256\n"
+                "  verinet attack model.onnx --eps 0.05 --input x.npy --lower 0 --upper 1 "
+                "--cex-out adv.npy")
+def _attack(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from .counterexample import CexChecker
+    from .falsify import Effort, falsify
+    from .result import Result, Stats, Status
+
+    start = time.monotonic()
+    if args.timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {args.timeout}")
+    if args.restarts < 1 or args.samples < 1:
+        raise InputError("--restarts and --samples must be at least 1")
+    strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    if not strategies:
+        raise InputError("--strategies: give at least one strategy name")
+    network = _load_model(args.model)
+    prop = _query_property(args, network)
+    checker = CexChecker(network, prop)
+    stats = Stats(strategy="attack")
+    with threadpool_limits(limits=1, user_api="blas"):
+        cex = falsify(network, prop, checker, np.random.default_rng(args.seed),
+                      start + args.timeout, strategies, stats,
+                      effort=Effort(samples=args.samples, restarts=args.restarts))
+    stats.time_attack = time.monotonic() - start
+    none_found = "no counterexample found; this is not a proof"
+    result = (Result(Status.SAT, cex, stats.time_attack, stats) if cex is not None else
+              Result(Status.UNKNOWN, None, stats.time_attack, stats, none_found))
+    _write_outputs(args, result, network)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    elif cex is not None:
+        print(f"sat: violated, counterexample found ({cex.source}) and confirmed "
+              f"({result.time:.2f} s)")
+        _print_cex(cex)
+    else:
+        print(f"{none_found} ({result.time:.2f} s)")
+    if not args.json:
+        print(f"{stats.candidates} candidates tried, {stats.rejected} rejected by the checks")
+    return EXIT_VIOLATED if cex is not None else EXIT_UNKNOWN
+
+
+def _check_cex_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet model file")
+    p.add_argument("property", metavar="PROPERTY", help="the VNN-LIB property")
+    p.add_argument("results", metavar="RESULTS_FILE",
+                   help="a VNN-COMP results file: 'sat' followed by ((X_0 v) ... (Y_0 v))")
+
+
+@command("check-cex", help="replay the counterexample of a VNN-COMP results file",
+         arguments=_check_cex_arguments,
+         description="Read the X values of a 'sat' results file and replay them independently "
+                     "of any search: a float64 forward pass through verinet's model and, for "
+                     "ONNX models, onnxruntime on the file itself. Prints, per property case, "
+                     "how deep the point lies in the input box and in the bad output region "
+                     "(both margins >= 0 means inside). Exit 0: the counterexample is valid "
+                     "(in some case's box and reaching its bad region in every run); exit 10: "
+                     "it is not; exit 20: the file holds no counterexample (unsat, unknown, "
+                     "timeout, error); exit 5: the results file is malformed.",
+         epilog="example:\n  verinet check-cex model.onnx prop.vnnlib results.txt")
+def _check_cex(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .counterexample import CexChecker, read_results_file, replay
+
+    network = _load_model(args.model)
+    prop = _load_property(args.property, network)
+    status, x, y_file = read_results_file(args.results)
+    if x is None:
+        print(f"the results file says {status!r}: no counterexample to check")
+        return EXIT_NO_CEX
+    if x.size != network.n_inputs:
+        raise InputError(f"{args.results}: {x.size} X values, but the model has "
+                         f"{network.n_inputs} inputs")
+    rep = replay(CexChecker(network, prop), x)
+    print(f"outputs y (float64): {', '.join(_fmt(v) for v in rep.y)}")
+    if y_file is not None and y_file.size == rep.y.size:
+        print(f"largest difference to the file's Y values: {np.abs(y_file - rep.y).max():.3g}")
+    for c, (bm, ms) in enumerate(zip(rep.box_margins, rep.margins)):
+        runs = ", ".join(f"{k} {v:.6g}" for k, v in ms.items())
+        print(f"case {c}: input box margin {bm:.6g}; bad region margin: {runs}")
+    valid = rep.valid_case()
+    if valid is None:
+        print("invalid: the point is not a counterexample (margins >= 0 mean inside)")
+        return EXIT_CEX_INVALID
+    print(f"valid: the point lies in the input region and reaches the bad region (case {valid})")
+    return EXIT_OK

@@ -137,12 +137,17 @@ class AttackConfig:
 
     * ``enabled``: run it at all (``--no-attack`` turns it off).
     * ``budget_share``: at most this share of the time budget goes to it.
-    * ``samples``: random points tried per input box.
+    * ``samples``: random points tried per input box (sampling strategies).
+    * ``restarts``: random starting points per conjunction of the gradient strategies.
+    * ``strategies``: falsification strategies run in order (names of
+      :data:`verinet.falsify.STRATEGIES`).
     """
 
     enabled: bool = True
     budget_share: float = 0.1
     samples: int = 2048
+    restarts: int = 64
+    strategies: tuple[str, ...] = ("uniform", "pgd")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Order of work, all under one deadline:
 
 1. check the property fits the network;
-2. a short falsification pass (random points in each input box; a share of the
-   budget, ``AttackConfig``), answering ``sat`` when a confirmed counterexample
-   turns up;
+2. a short falsification pass (:func:`verinet.falsify.falsify`: by default random
+   points in each input box, then PGD; a share of the budget, ``AttackConfig``),
+   answering ``sat`` when a confirmed counterexample turns up;
 3. the complete search on each property case, by the strategy chosen in
    ``SearchConfig`` (``auto``: input splitting for few inputs, ReLU splitting
    otherwise).  ``sat`` as soon as one case is ``sat``; ``unsat`` only when every
@@ -21,8 +21,8 @@ from threadpoolctl import threadpool_limits
 
 from .bounds import crown_bounds
 from .config import VerifierConfig
-from .counterexample import CexChecker, case_margin
-from .falsify import pgd_case
+from .counterexample import CexChecker
+from .falsify import Effort, falsify
 from .network.ir import Network
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, SplitOutcome, input_split
@@ -56,39 +56,6 @@ def _row_bounder(network: Network, case: Case):
     return bound
 
 
-def _sample_attack(network: Network, prop: Property, checker: CexChecker, n: int,
-                   rng: np.random.Generator, stats: Stats):
-    for case in prop.cases:
-        lo, hi = case.box.lower, case.box.upper
-        pts = lo + (hi - lo) * rng.random((n, lo.size))
-        pts = np.concatenate([pts, (0.5 * (lo + hi))[None]])
-        y = network.evaluate(pts)
-        marg = case_margin(case, pts, y)
-        stats.candidates += pts.shape[0]
-        for i in np.argsort(-marg)[:4]:
-            if marg[i] >= 0:
-                cex = checker.confirm(pts[i], source="random sampling")
-                if cex is not None:
-                    return cex
-                stats.rejected += 1
-    return None
-
-
-def _pgd_attack(network: Network, prop: Property, checker: CexChecker,
-                rng: np.random.Generator, stats: Stats, deadline: float):
-    for case in prop.cases:
-        pts = pgd_case(network, case, rng, deadline=deadline)
-        y = network.evaluate(pts)
-        marg = case_margin(case, pts, y)
-        stats.candidates += pts.shape[0]
-        for i in np.nonzero(marg >= 0)[0][:4]:
-            cex = checker.confirm(pts[i], source="pgd")
-            if cex is not None:
-                return cex
-            stats.rejected += 1
-    return None
-
-
 def verify(network: Network, prop: Property, timeout: float = 60.0,
            config: VerifierConfig | None = None, *, start: float | None = None) -> Result:
     """Decide whether some input of ``prop``'s region drives ``network`` into the bad region.
@@ -118,10 +85,10 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
         rng = np.random.default_rng(config.seed)
         if config.attack.enabled:
             ta = time.monotonic()
-            cex = _sample_attack(network, prop, checker, config.attack.samples, rng, stats)
-            if cex is None:
-                budget = ta + config.attack.budget_share * (deadline - ta)
-                cex = _pgd_attack(network, prop, checker, rng, stats, budget)
+            budget = ta + config.attack.budget_share * (deadline - ta)
+            effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
+            cex = falsify(network, prop, checker, rng, budget, config.attack.strategies, stats,
+                          effort=effort)
             stats.time_attack += time.monotonic() - ta
             if cex is not None:
                 return done(Status.SAT, cex)

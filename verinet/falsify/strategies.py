@@ -1,0 +1,150 @@
+"""Falsification strategies: one signature, one registry, and the loop that runs them.
+
+A strategy proposes candidate counterexamples for one property case::
+
+    strategy(network, case, rng, deadline, effort) -> points (m, n_in), best first
+
+Every point lies in ``case.box``.  The points are only *candidates*: :func:`falsify`
+confirms each one with a :class:`~verinet.counterexample.CexChecker` (float64 and, for
+ONNX models, onnxruntime) before anything is returned.  ``deadline`` is a
+``time.monotonic()`` value; a strategy that iterates stops there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..counterexample import CexChecker, case_margin
+from ..errors import InputError
+from ..network.ir import Network
+from ..result import Counterexample, Stats
+from ..spec.property import Case, Property
+from .pgd import pgd_case
+
+__all__ = ["Effort", "Strategy", "STRATEGIES", "DEFAULT_STRATEGIES", "falsify",
+           "uniform", "corners", "fgsm", "pgd"]
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How much work each strategy does per case.
+
+    * ``samples``: points drawn by the sampling strategies (``uniform``, ``corners``).
+    * ``restarts``: random starting points of the gradient strategies (``fgsm``, ``pgd``).
+    * ``steps``: gradient steps per start for ``pgd``.
+    """
+
+    samples: int = 2048
+    restarts: int = 64
+    steps: int = 40
+
+
+Strategy = Callable[[Network, Case, np.random.Generator, float, Effort], np.ndarray]
+
+
+def _ranked(network: Network, case: Case, pts: np.ndarray) -> np.ndarray:
+    """``pts`` sorted by decreasing margin (deepest into the bad region first)."""
+    marg = case_margin(case, pts, network.evaluate(pts))
+    return pts[np.argsort(-marg, kind="stable")]
+
+
+def uniform(network: Network, case: Case, rng: np.random.Generator, deadline: float,
+            effort: Effort) -> np.ndarray:
+    """``effort.samples`` uniform points of the box, plus its centre."""
+    lo, hi = case.box.lower, case.box.upper
+    pts = lo + (hi - lo) * rng.random((effort.samples, lo.size))
+    pts = np.concatenate([pts, (0.5 * (lo + hi))[None]])
+    return _ranked(network, case, pts)
+
+
+def corners(network: Network, case: Case, rng: np.random.Generator, deadline: float,
+            effort: Effort) -> np.ndarray:
+    """``effort.samples`` random vertices of the box (each coordinate at a bound)."""
+    lo, hi = case.box.lower, case.box.upper
+    pick = rng.random((effort.samples, lo.size)) < 0.5
+    return _ranked(network, case, np.where(pick, hi, lo))
+
+
+def fgsm(network: Network, case: Case, rng: np.random.Generator, deadline: float,
+         effort: Effort) -> np.ndarray:
+    """One signed-gradient step of half the box width from ``effort.restarts`` random starts.
+
+    For each conjunction the step ascends the margin's currently smallest row (as
+    :func:`~verinet.falsify.pgd.pgd_case` does on every step).
+    """
+    lo, hi = case.box.lower, case.box.upper
+    width = hi - lo
+    x = lo + width * rng.random((effort.restarts, lo.size))
+    out = [x]
+    for conj in case.bad:
+        if conj.k == 0:
+            return (0.5 * (lo + hi))[None]
+        A_in = conj.A_in if conj.A_in is not None else np.zeros((conj.k, lo.size))
+        slack = conj.b[None, :] - network.evaluate(x) @ conj.A_out.T - x @ A_in.T
+        r = np.argmin(slack, axis=1)
+        _, g = network.gradient(x, -conj.A_out[r])
+        out.append(np.clip(x + 0.5 * width * np.sign(g - A_in[r]), lo, hi))
+    return _ranked(network, case, np.concatenate(out))
+
+
+def pgd(network: Network, case: Case, rng: np.random.Generator, deadline: float,
+        effort: Effort) -> np.ndarray:
+    """Projected signed-gradient ascent (:func:`~verinet.falsify.pgd.pgd_case`)."""
+    return pgd_case(network, case, rng, starts=effort.restarts, steps=effort.steps,
+                    deadline=deadline)
+
+
+#: Falsification strategies by name; every entry has the :data:`Strategy` signature.
+STRATEGIES: dict[str, Strategy] = {
+    "uniform": uniform,
+    "corners": corners,
+    "fgsm": fgsm,
+    "pgd": pgd,
+}
+
+DEFAULT_STRATEGIES: tuple[str, ...] = ("uniform", "pgd")
+
+_SOURCE = {"uniform": "random sampling", "corners": "box corners", "fgsm": "fgsm",
+           "pgd": "pgd"}
+
+
+def falsify(network: Network, prop: Property, checker: CexChecker, rng: np.random.Generator,
+            deadline: float, strategies: Sequence[str] = DEFAULT_STRATEGIES,
+            stats: Stats | None = None, *, effort: Effort | None = None,
+            confirm_per_case: int = 4) -> Counterexample | None:
+    """Run ``strategies`` in order over every case of ``prop``; the first confirmed point.
+
+    For each (strategy, case), at most ``confirm_per_case`` of the best candidates whose
+    float64 margin is ``>= 0`` go to ``checker.confirm``; a rejection is counted in
+    ``stats.rejected``, every candidate in ``stats.candidates``.  The first strategy
+    always runs; later ones are skipped once ``deadline`` has passed.  Never returns
+    an unconfirmed point; ``None`` proves nothing.
+
+    Raises:
+        InputError: an unknown strategy name.
+    """
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise InputError(f"unknown falsification strategy {unknown[0]!r}; "
+                         f"choose from {', '.join(STRATEGIES)}")
+    effort = effort or Effort()
+    stats = stats if stats is not None else Stats()
+    for k, name in enumerate(strategies):
+        if k > 0 and time.monotonic() > deadline:
+            break
+        for case in prop.cases:
+            pts = STRATEGIES[name](network, case, rng, deadline, effort)
+            assert pts.ndim == 2 and pts.shape[1] == case.box.n, (
+                f"strategy {name!r}: expected points (m, {case.box.n}), got {pts.shape}")
+            stats.candidates += pts.shape[0]
+            marg = case_margin(case, pts, network.evaluate(pts))
+            for i in np.flatnonzero(marg >= 0)[:confirm_per_case]:
+                cex = checker.confirm(pts[i], source=_SOURCE[name])
+                if cex is not None:
+                    return cex
+                stats.rejected += 1
+    return None
