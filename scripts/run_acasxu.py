@@ -25,6 +25,7 @@ import re
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def run_one(folder: Path, onnx: str, vnnlib: str, timeout: float, strategy: str)
     queue = ctx.Queue()
     t0 = time.monotonic()
     p = ctx.Process(target=_worker, args=(str(folder / onnx), str(folder / vnnlib), timeout,
-                                          strategy, queue))
+                                          strategy, queue), daemon=True)
     p.start()
     p.join(timeout + GRACE)
     if p.is_alive():
@@ -115,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     log = open(args.log, "w") if args.log else None
     t_all = time.monotonic()
-    ctx = mp.get_context("spawn")
     if args.jobs > 1:
-        with ctx.Pool(args.jobs) as pool:
-            it = pool.imap_unordered(_job, jobs)
-            results = _collect(it, expected, log)
+        # threads only wait: each instance still runs in its own process (run_one)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = [pool.submit(_job, job) for job in jobs]
+            results = _collect((f.result() for f in as_completed(futures)), expected, log)
     else:
         results = _collect(map(_job, jobs), expected, log)
     wall = time.monotonic() - t_all
