@@ -214,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             _error(str(exc))
             return exit_code_for(exc)
+        except BrokenPipeError:  # the reader of our output went away (| head)
+            return EXIT_OK
         except KeyboardInterrupt:
             print("verinet: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -243,7 +245,8 @@ def _load_property(path: str, network: Any) -> Any:
 def _query_property(args: argparse.Namespace, network: Any) -> Any:
     """The property of ``--vnnlib`` or of the robustness query ``--eps/--input/...``."""
     if args.vnnlib:
-        return _load_property(args.vnnlib, network)
+        args.property = _load_property(args.vnnlib, network)  # for --png-out
+        return args.property
     if args.input is None:
         raise InputError("--eps needs --input, the centre of the ball")
     from .spec import robustness
@@ -285,6 +288,34 @@ def _write_outputs(args: argparse.Namespace, result: Any, network: Any) -> None:
             f.write(vnncomp_text(result))
     if args.cex_out and result.counterexample is not None:
         np.save(args.cex_out, result.counterexample.x.reshape(network.input_shape))
+    if getattr(args, "png_out", None) and result.counterexample is not None:
+        from .imageio import write_cex_png
+
+        cex = result.counterexample
+        if getattr(args, "input", None) and getattr(args, "eps", None) is not None:
+            original = _read_point(args.input).reshape(-1)
+        else:  # a VNN-LIB property: the centre of the box the counterexample lies in
+            box = args.property.cases[cex.case].box
+            original = 0.5 * (box.lower + box.upper)
+        shape = network.input_shape
+        if args.image_shape:
+            try:
+                shape = tuple(int(v) for v in args.image_shape.lower().split("x"))
+            except ValueError:
+                raise InputError(f"--image-shape {args.image_shape!r}: expected HxW or HxWx3"
+                                 ) from None
+            if len(shape) == 3:  # HxWx3 -> channels first, as as_image expects
+                shape = (shape[2], shape[0], shape[1])
+                original = np.moveaxis(original.reshape(shape[1], shape[2], 3), -1, 0)
+                cx = np.moveaxis(cex.x.reshape(shape[1], shape[2], 3), -1, 0)
+            else:
+                cx = cex.x
+        else:
+            cx = cex.x
+        if int(np.prod(shape)) != cex.x.size:
+            raise InputError(f"--image-shape {args.image_shape}: {int(np.prod(shape))} pixels, "
+                             f"the input has {cex.x.size} values")
+        write_cex_png(args.png_out, original, cx, shape)
 
 
 def _read_point(text: str) -> Any:
@@ -389,6 +420,11 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-file", metavar="OUT",
                    help="write the answer in the VNN-COMP results format")
     p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
+    p.add_argument("--png-out", metavar="FILE.png",
+                   help="for image-shaped inputs: a PNG of the original point (the --input "
+                        "point, or the box centre), the counterexample and their difference")
+    p.add_argument("--image-shape", metavar="HxW",
+                   help="how to show a flat input as an image (HxW grey or HxWx3 colour)")
 
 
 @command("verify", help="decide a VNN-LIB property or a robustness query",
@@ -465,6 +501,11 @@ def _attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-file", metavar="OUT",
                    help="write the answer in the VNN-COMP results format (sat or unknown)")
     p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
+    p.add_argument("--png-out", metavar="FILE.png",
+                   help="for image-shaped inputs: a PNG of the original point (the --input "
+                        "point, or the box centre), the counterexample and their difference")
+    p.add_argument("--image-shape", metavar="HxW",
+                   help="how to show a flat input as an image (HxW grey or HxWx3 colour)")
 
 
 @command("attack", help="search for a counterexample by testing (no proof)",
