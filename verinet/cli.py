@@ -60,6 +60,7 @@ __all__ = [
     "EXIT_CEX_INVALID",
     "EXIT_NO_CEX",
     "EXIT_INTERRUPTED",
+    "EXIT_BENCH_WRONG",
 ]
 
 # ------------------------------------------------------------------ exit codes
@@ -73,6 +74,7 @@ EXIT_VIOLATED = 10     #: ``verify``, ``attack``: violated (``sat``, counterexam
 EXIT_UNKNOWN = 20      #: ``verify``: no answer (``unknown`` / ``timeout``); ``attack``: none found
 EXIT_CEX_INVALID = 10  #: ``check-cex``: the results file's counterexample is not valid
 EXIT_NO_CEX = 20       #: ``check-cex``: the results file holds no counterexample
+EXIT_BENCH_WRONG = 11  #: ``bench``: some answer contradicts the benchmark's expected.csv
 EXIT_INTERRUPTED = 130  #: interrupted by the user (Ctrl-C)
 
 #: Exit code per error class; a class not listed takes the code of its nearest listed base.
@@ -94,6 +96,7 @@ exit codes:
        check-cex: the counterexample is not valid
   {EXIT_UNKNOWN:<3}  verify: unknown or timeout; attack: none found (not a proof);
        check-cex: the results file holds no counterexample
+  {EXIT_BENCH_WRONG:<3}  bench: some answer contradicts expected.csv (a wrong answer)
   {EXIT_USAGE:<3}  usage error (bad command line)
   {EXIT_BAD_MODEL:<3}  the model cannot be loaded or uses an unsupported operator
   {EXIT_BAD_PROPERTY:<3}  the property does not parse or does not fit the model
@@ -609,3 +612,65 @@ def _check_cex(args: argparse.Namespace) -> int:
         return EXIT_CEX_INVALID
     print(f"valid: the point lies in the input region and reaches the bad region (case {valid})")
     return EXIT_OK
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="DIR",
+                   help="a VNN-COMP benchmark folder (instances.csv, optional expected.csv); "
+                        "default: benchmarks/acaslike of the repository, else benchmarks/demo. "
+                        "'compare RUN_A RUN_B' compares two runs instead")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="instances run at once, one process each (default: the CPU count)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="override every instance's timeout (seconds, loading included)")
+    p.add_argument("--filter", default="", metavar="REGEX",
+                   help="run only the instances whose 'onnx vnnlib' matches REGEX")
+    p.add_argument("--out", default="bench-out", metavar="DIR",
+                   help="where results.jsonl and summary.md go (default: ./bench-out)")
+    p.add_argument("--rerun", action="store_true",
+                   help="delete OUT/results.jsonl first and run every instance again "
+                        "(default: resume, skipping instances already recorded)")
+
+
+@command("bench", help="run a VNN-COMP benchmark folder (resumable), or compare two runs",
+         arguments=_bench_arguments,
+         description="Run every instance of a VNN-COMP benchmark folder, each in its own "
+                     "process killed 5 s after its timeout, and append one JSON line per "
+                     "finished instance to OUT/results.jsonl; a rerun resumes, skipping the "
+                     "instances already there. Prints a summary (counts, times, VNN-COMP "
+                     "score, wrong answers first) and writes it to OUT/summary.md. Exit 0, "
+                     "or 11 when an answer contradicts expected.csv. "
+                     "'verinet bench compare RUN_A RUN_B' prints two runs (results.jsonl "
+                     "files or their folders) side by side.",
+         epilog="examples:\n"
+                "  verinet bench benchmarks/demo --jobs 2 --out bench-out\n"
+                "  verinet bench path/to/acasxu --filter 'prop_[12]' --timeout 30\n"
+                "  verinet bench compare bench-old bench-out/results.jsonl")
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import report, runner
+
+    paths = list(args.paths)
+    if paths and paths[0] == "compare":
+        if len(paths) != 3:
+            raise InputError("usage: verinet bench compare RUN_A RUN_B (two results.jsonl "
+                             "files or their folders)")
+        rows_a, rows_b = report.load_results(paths[1]), report.load_results(paths[2])
+        print(report.compare_text(rows_a, rows_b, paths[1], paths[2]), end="")
+        return EXIT_OK
+    if len(paths) > 1:
+        raise InputError(f"bench takes one benchmark folder, got {len(paths)}: {paths}")
+    folder = Path(paths[0]) if paths else runner.default_dir()
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    out = Path(args.out)
+    rows, reused = runner.run_bench(folder, out, jobs=args.jobs, pattern=args.filter,
+                                    timeout=args.timeout, rerun=args.rerun)
+    note = (f"Folder `{folder}`, {len(rows)} instance(s)"
+            + (f", {reused} reused from an earlier run" if reused else "")
+            + (f", filter `{args.filter}`" if args.filter else "")
+            + (f", timeout {args.timeout:g} s" if args.timeout is not None else "") + ".")
+    text = report.summary_markdown(rows, title=f"verinet bench: {folder.name}", note=note)
+    (out / runner.SUMMARY_FILE).write_text(text, encoding="utf-8")
+    print(text, end="")
+    print(f"results: {out / runner.RESULTS_FILE}; summary: {out / runner.SUMMARY_FILE}")
+    return EXIT_BENCH_WRONG if any(r.get("verdict") == "WRONG" for r in rows) else EXIT_OK

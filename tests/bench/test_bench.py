@@ -1,0 +1,144 @@
+"""``verinet bench``: runs in spawned processes, kills overrunning instances, resumes,
+flags wrong answers (exit 11) and compares runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from verinet import cli
+from verinet.bench import report, runner
+
+SAT = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n" \
+      "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= Y_0 0.5))\n"
+UNSAT = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n" \
+        "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= Y_0 -0.5))\n"
+
+
+def _relu_model() -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _folder(tmp_path: Path, *, slow: bool = True, lie: bool = False) -> Path:
+    d = tmp_path / "bench"
+    d.mkdir()
+    onnx.save(_relu_model(), str(d / "relu.onnx"))
+    (d / "sat.vnnlib").write_text(SAT)
+    (d / "unsat.vnnlib").write_text(UNSAT)
+    lines = ["relu.onnx,sat.vnnlib,30", "relu.onnx,unsat.vnnlib,30"]
+    if slow:
+        (d / "slow.vnnlib").write_text(UNSAT)
+        lines.append("relu.onnx,slow.vnnlib,1")
+    (d / "instances.csv").write_text("\n".join(lines) + "\n")
+    (d / "expected.csv").write_text(
+        "onnx,vnnlib,expected\n"
+        f"relu.onnx,sat.vnnlib,{'unsat' if lie else 'sat'}\n"
+        "relu.onnx,unsat.vnnlib,unsat\n")
+    return d
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short grace period, and the slow instance sleeping well past its budget."""
+    monkeypatch.setattr(runner, "GRACE", 1.0)
+    monkeypatch.setenv("VERINET_BENCH_TEST_SLEEP", "slow:60")
+
+
+def _rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_run_kill_resume_rerun(tmp_path: Path, quick: None,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    d, out = _folder(tmp_path), tmp_path / "out"
+    argv = ["bench", str(d), "--jobs", "2", "--out", str(out)]
+    assert cli.main(argv) == cli.EXIT_OK
+    text = capsys.readouterr().out
+    rows = {r["vnnlib"]: r for r in _rows(out)}
+    assert rows["sat.vnnlib"]["status"] == "sat" and rows["sat.vnnlib"]["verdict"] == "ok"
+    assert rows["unsat.vnnlib"]["status"] == "unsat"
+    assert rows["slow.vnnlib"]["status"] == "timeout"  # killed, and the run went on
+    assert rows["slow.vnnlib"]["verdict"] == "undecided"
+    assert rows["slow.vnnlib"]["time"] < 10
+    assert "slow.vnnlib: timeout" in text  # one plain line per instance off a terminal
+    summary = (out / "summary.md").read_text()
+    assert "WRONG" not in summary
+    assert "| 3 | 2 | 1 | 1 | 0 | 1 | 0 | 0 |" in summary
+    assert "| 20 |" in summary  # score: two correct answers
+
+    # interrupted run: drop one line; only that instance is computed again
+    lines = (out / "results.jsonl").read_text().splitlines()
+    kept = [ln for ln in lines if json.loads(ln)["vnnlib"] != "unsat.vnnlib"]
+    (out / "results.jsonl").write_text("\n".join(kept) + "\n")
+    assert cli.main(argv) == cli.EXIT_OK
+    text = capsys.readouterr().out
+    assert "resuming: 2 instance(s)" in text
+    assert "unsat.vnnlib: unsat" in text and "sat.vnnlib: sat" not in text
+    assert "slow.vnnlib" not in text.split("# verinet bench")[0]
+    assert sorted(r["vnnlib"] for r in _rows(out)) == ["sat.vnnlib", "slow.vnnlib",
+                                                       "unsat.vnnlib"]
+
+    # --rerun computes everything again (the slow one filtered out to stay quick)
+    assert cli.main([*argv, "--rerun", "--filter", "sat"]) == cli.EXIT_OK
+    text = capsys.readouterr().out
+    assert "resuming" not in text
+    assert sorted(r["vnnlib"] for r in _rows(out)) == ["sat.vnnlib", "unsat.vnnlib"]
+
+
+def test_wrong_answer_exit_code_and_summary(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    d, out = _folder(tmp_path, slow=False, lie=True), tmp_path / "out"
+    assert cli.main(["bench", str(d), "--jobs", "1", "--out", str(out)]) \
+        == cli.EXIT_BENCH_WRONG == 11
+    text = capsys.readouterr().out
+    summary = (out / "summary.md").read_text()
+    assert summary in text
+    body = summary.split("\n", 2)[2]
+    assert body.index("## WRONG ANSWERS") < body.index("| instances |")
+    assert "sat.vnnlib: answered sat, expected unsat" in summary
+    assert "| -140 |" in summary  # -150 + 10
+
+
+def test_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def row(vnnlib: str, status: str, t: float) -> str:
+        return json.dumps({"key": vnnlib, "onnx": "n.onnx", "vnnlib": vnnlib,
+                           "status": status, "time": t})
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "results.jsonl").write_text("\n".join(
+        [row("p1", "unsat", 2.0), row("p2", "timeout", 10.0), row("p3", "sat", 1.0)]) + "\n")
+    (b / "results.jsonl").write_text("\n".join(
+        [row("p1", "unsat", 1.0), row("p2", "sat", 4.0), row("p3", "unknown", 3.0)])
+        + "\n{not json\n")
+    assert cli.main(["bench", "compare", str(a), str(b / "results.jsonl")]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "| n.onnx | p1 | unsat | unsat | 2.00 | 1.00 | 0.50 |" in out
+    assert "| n.onnx | p2 | timeout | sat | 10.00 | 4.00 | 0.40 |" in out
+    only_a = out.split("## Decided by A only (1)")[1].split("##")[0]
+    only_b = out.split("## Decided by B only (1)")[1].split("##")[0]
+    assert "n.onnx p3" in only_a and "n.onnx p2" in only_b
+    assert cli.main(["bench", "compare", str(a)]) == cli.EXIT_BAD_INPUT
+    assert cli.main(["bench", "compare", str(a), str(tmp_path / "none")]) == cli.EXIT_BAD_INPUT
+
+
+def test_helpers(tmp_path: Path) -> None:
+    assert report.verdict("sat", "unsat") == "WRONG"
+    assert report.verdict("unsat", None) == "no-expectation"
+    assert report.verdict("timeout", "sat") == "undecided"
+    assert runner.instance_key("a", "b", 30) == runner.instance_key("a", "b", 30.0)
+    assert runner.instance_key("a", "b", 30) != runner.instance_key("a", "b", 31)
+    d = _folder(tmp_path)
+    assert [i.vnnlib for i in runner.read_instances(d, "un|slow", 5.0)] == ["unsat.vnnlib",
+                                                                          "slow.vnnlib"]
+    assert all(i.timeout == 5.0 for i in runner.read_instances(d, "", 5.0))
+    assert runner.default_dir().joinpath("instances.csv").is_file()
