@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import dense_relu_model
 
 SEEDS = (20240701, 20240702, 20240703)
 LAYERS = (5, 8, 8, 5)
@@ -161,29 +161,8 @@ def accuracy(layers, seed: int) -> float:
 # ----------------------------------------------------------------------------- export
 def build_model(layers: list[tuple[np.ndarray, np.ndarray]], k: int) -> onnx.ModelProto:
     """``Gemm -> Relu -> Gemm -> Relu -> Gemm`` on an input of shape ``[1, 5]``."""
-    nodes, inits = [], []
-    x = "input"
-    for i, (W, b) in enumerate(layers, start=1):
-        w_name, b_name = f"W{i}", f"B{i}"
-        inits += [numpy_helper.from_array(W, w_name), numpy_helper.from_array(b, b_name)]
-        last = i == len(layers)
-        y = "output" if last else f"gemm{i}"
-        nodes.append(helper.make_node("Gemm", [x, w_name, b_name], [y], name=f"Gemm_{i}",
-                                      transB=1))
-        if not last:
-            nodes.append(helper.make_node("Relu", [y], [f"relu{i}"], name=f"Relu_{i}"))
-            y = f"relu{i}"
-        x = y
-    graph = helper.make_graph(
-        nodes, f"verinet_acaslike_{k}",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, LAYERS[0]])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, LAYERS[-1]])],
-        inits)
-    model = helper.make_model(graph, producer_name="verinet scripts/make_acaslike.py",
-                              opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
+    return dense_relu_model(layers, f"verinet_acaslike_{k}",
+                            "verinet scripts/make_acaslike.py", OPSET, IR_VERSION)
 
 
 # ----------------------------------------------------------------------------- properties

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import dense_relu_model
 
 SEED = 20240611
 LAYERS = (5, 8, 8, 5)
@@ -60,29 +60,8 @@ def weights() -> list[tuple[np.ndarray, np.ndarray]]:
 
 def build_model(layers: list[tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
     """``Gemm -> Relu -> Gemm -> Relu -> Gemm`` on an input of shape ``[1, 5]``."""
-    nodes, inits = [], []
-    x = "input"
-    for k, (W, b) in enumerate(layers, start=1):
-        w_name, b_name = f"W{k}", f"B{k}"
-        inits += [numpy_helper.from_array(W, w_name), numpy_helper.from_array(b, b_name)]
-        last = k == len(layers)
-        y = "output" if last else f"gemm{k}"
-        nodes.append(helper.make_node("Gemm", [x, w_name, b_name], [y], name=f"Gemm_{k}",
-                                      transB=1))
-        if not last:
-            nodes.append(helper.make_node("Relu", [y], [f"relu{k}"], name=f"Relu_{k}"))
-            y = f"relu{k}"
-        x = y
-    graph = helper.make_graph(
-        nodes, "verinet_demo",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, LAYERS[0]])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, LAYERS[-1]])],
-        inits)
-    model = helper.make_model(graph, producer_name="verinet scripts/make_demo.py",
-                              opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
+    return dense_relu_model(layers, "verinet_demo", "verinet scripts/make_demo.py", OPSET,
+                            IR_VERSION)
 
 
 def property_text() -> str:
