@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx_builders import dense_relu_model
+from generate_common import dense_relu_model, write_or_check
 
 SEEDS = (20240701, 20240702, 20240703)
 LAYERS = (5, 8, 8, 5)
@@ -298,21 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print accuracies and z3 answers with their times")
     args = parser.parse_args(argv)
-    generated = files(with_expected=not args.no_expected, verbose=args.verbose)
-    if args.check:
-        stale = [name for name, data in generated.items()
-                 if not (args.out / name).is_file() or (args.out / name).read_bytes() != data]
-        for name in stale:
-            print(f"{args.out / name}: differs from the generated file", file=sys.stderr)
-        print("acaslike files are up to date" if not stale else "run scripts/make_acaslike.py")
-        return 1 if stale else 0
-    if args.no_expected:
+    if args.no_expected and not args.check:
         parser.error("--no-expected only goes with --check")
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in generated.items():
-        (args.out / name).write_bytes(data)
-        print(f"wrote {args.out / name} ({len(data)} bytes)")
-    return 0
+    generated = files(with_expected=not args.no_expected, verbose=args.verbose)
+    return write_or_check(generated, args.out, args.check, "acaslike", "scripts/make_acaslike.py")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx_builders import dense_relu_model
+from generate_common import dense_relu_model, write_or_check
 
 SEED = 20240611
 LAYERS = (5, 8, 8, 5)
@@ -132,18 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare with the files on disk instead of writing them")
     args = parser.parse_args(argv)
     generated = files()
-    if args.check:
-        stale = [name for name, data in generated.items()
-                 if not (args.out / name).is_file() or (args.out / name).read_bytes() != data]
-        for name in stale:
-            print(f"{args.out / name}: differs from the generated file", file=sys.stderr)
-        print("demo files are up to date" if not stale else "run scripts/make_demo.py")
-        return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in generated.items():
-        (args.out / name).write_bytes(data)
-        print(f"wrote {args.out / name} ({len(data)} bytes)")
-    return 0
+    return write_or_check(generated, args.out, args.check, "demo", "scripts/make_demo.py")
 
 
 if __name__ == "__main__":

@@ -408,6 +408,20 @@ def _eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_arguments(p: argparse.ArgumentParser, json_fields: str, answers: str) -> None:
+    """The output options shared by ``verify`` and ``attack`` (see :func:`_write_outputs`)."""
+    p.add_argument("--json", action="store_true",
+                   help=f"print one JSON object ({json_fields})")
+    p.add_argument("--results-file", metavar="OUT",
+                   help=f"write the answer in the VNN-COMP results format{answers}")
+    p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
+    p.add_argument("--png-out", metavar="FILE.png",
+                   help="for image-shaped inputs: a PNG of the original point (the --input "
+                        "point, or the box centre), the counterexample and their difference")
+    p.add_argument("--image-shape", metavar="HxW",
+                   help="how to show a flat input as an image (HxW grey or HxWx3 colour)")
+
+
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
     _query_arguments(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
@@ -418,16 +432,7 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-attack", action="store_true",
                    help="skip the falsification pass before the search")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (status, time, counterexample, statistics)")
-    p.add_argument("--results-file", metavar="OUT",
-                   help="write the answer in the VNN-COMP results format")
-    p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
-    p.add_argument("--png-out", metavar="FILE.png",
-                   help="for image-shaped inputs: a PNG of the original point (the --input "
-                        "point, or the box centre), the counterexample and their difference")
-    p.add_argument("--image-shape", metavar="HxW",
-                   help="how to show a flat input as an image (HxW grey or HxWx3 colour)")
+    _output_arguments(p, "status, time, counterexample, statistics", "")
 
 
 @command("verify", help="decide a VNN-LIB property or a robustness query",
@@ -498,17 +503,8 @@ def _attack_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds for the whole run, loading included (default: 60); one pass "
                         "of every strategy, cut short at the deadline")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (status sat or unknown, counterexample, "
-                        "statistics)")
-    p.add_argument("--results-file", metavar="OUT",
-                   help="write the answer in the VNN-COMP results format (sat or unknown)")
-    p.add_argument("--cex-out", metavar="X.npy", help="save the counterexample input as .npy")
-    p.add_argument("--png-out", metavar="FILE.png",
-                   help="for image-shaped inputs: a PNG of the original point (the --input "
-                        "point, or the box centre), the counterexample and their difference")
-    p.add_argument("--image-shape", metavar="HxW",
-                   help="how to show a flat input as an image (HxW grey or HxWx3 colour)")
+    _output_arguments(p, "status sat or unknown, counterexample, statistics",
+                      " (sat or unknown)")
 
 
 @command("attack", help="search for a counterexample by testing (no proof)",

@@ -1,16 +1,20 @@
-"""Small ONNX models for the generated benchmarks, built with ``onnx.helper``.
+"""What the benchmark generators share: small ONNX models built with ``onnx.helper``,
+and writing (or ``--check``-ing) the generated files.
 
-Shared by ``make_demo.py`` and ``make_acaslike.py`` (both run with this folder on
+Used by ``make_demo.py`` and ``make_acaslike.py`` (both run with this folder on
 ``sys.path``).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["dense_relu_model"]
+__all__ = ["dense_relu_model", "write_or_check"]
 
 
 def dense_relu_model(layers: list[tuple[np.ndarray, np.ndarray]], graph_name: str,
@@ -43,3 +47,21 @@ def dense_relu_model(layers: list[tuple[np.ndarray, np.ndarray]], graph_name: st
     model.ir_version = ir_version
     onnx.checker.check_model(model)
     return model
+
+
+def write_or_check(generated: dict[str, bytes], out: Path, check: bool, label: str,
+                   script: str) -> int:
+    """Write ``generated`` (file name -> bytes) into ``out``, or with ``check`` compare them
+    with the files there; returns the exit code (1 when some file is stale)."""
+    if check:
+        stale = [name for name, data in generated.items()
+                 if not (out / name).is_file() or (out / name).read_bytes() != data]
+        for name in stale:
+            print(f"{out / name}: differs from the generated file", file=sys.stderr)
+        print(f"{label} files are up to date" if not stale else f"run {script}")
+        return 1 if stale else 0
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in generated.items():
+        (out / name).write_bytes(data)
+        print(f"wrote {out / name} ({len(data)} bytes)")
+    return 0
