@@ -114,6 +114,7 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
                  deadline: float, stats: Stats, config: VerifierConfig) -> SplitOutcome:
     """One property case by the chosen engine."""
+    from .search.reluplex import relu_split
     from .search.smt import smt_decide
 
     if strategy == "smt":
@@ -125,8 +126,6 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return smt_decide(network, case, checker, slice_end, stats, box=(lower, upper))
 
     if strategy == "input":
-        from .search.reluplex import relu_split
-
         def solve_box(lower: np.ndarray, upper: np.ndarray, end: float) -> SplitOutcome:
             """ReLU splitting over an LP on one input box of the case."""
             sub = Case(Box(lower, upper), case.bad)
@@ -136,8 +135,6 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box)
     if strategy == "relu":
-        from .search.reluplex import relu_split
-
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""
             bounds = (box.lower, box.upper) if hasattr(box, "lower") else tuple(box)
