@@ -61,6 +61,7 @@ __all__ = [
     "EXIT_NO_CEX",
     "EXIT_INTERRUPTED",
     "EXIT_BENCH_WRONG",
+    "EXIT_IO",
 ]
 
 # ------------------------------------------------------------------ exit codes
@@ -70,6 +71,7 @@ EXIT_USAGE = 2         #: bad command line (argparse)
 EXIT_BAD_MODEL = 3     #: the model cannot be loaded, or uses an unsupported operator
 EXIT_BAD_PROPERTY = 4  #: the property does not parse, or does not fit the model
 EXIT_BAD_INPUT = 5     #: another input is malformed (a point, an epsilon, a label)
+EXIT_IO = 6            #: an output file could not be written (the answer was still printed)
 EXIT_VIOLATED = 10     #: ``verify``, ``attack``: violated (``sat``, counterexample found)
 EXIT_UNKNOWN = 20      #: ``verify``: no answer (``unknown`` / ``timeout``); ``attack``: none found
 EXIT_CEX_INVALID = 10  #: ``check-cex``: the results file's counterexample is not valid
@@ -101,6 +103,7 @@ exit codes:
   {EXIT_BAD_MODEL:<3}  the model cannot be loaded or uses an unsupported operator
   {EXIT_BAD_PROPERTY:<3}  the property does not parse or does not fit the model
   {EXIT_BAD_INPUT:<3}  another input is malformed (a point, an epsilon, a label)
+  {EXIT_IO:<3}  an output file could not be written (the answer was printed first)
   {EXIT_INTERNAL:<3}  internal error (please report it; --debug shows the traceback)
   {EXIT_INTERRUPTED:<3}  interrupted"""
 
@@ -247,6 +250,8 @@ def _load_property(path: str, network: Any) -> Any:
 
 def _query_property(args: argparse.Namespace, network: Any) -> Any:
     """The property of ``--vnnlib`` or of the robustness query ``--eps/--input/...``."""
+    if getattr(args, "png_out", None):
+        _image_shape(args, network)  # refuse a bad --image-shape before the work
     if args.vnnlib:
         args.property = _load_property(args.vnnlib, network)  # for --png-out
         return args.property
@@ -290,7 +295,8 @@ def _write_outputs(args: argparse.Namespace, result: Any, network: Any) -> None:
         with open(args.results_file, "w", encoding="utf-8") as f:
             f.write(vnncomp_text(result))
     if args.cex_out and result.counterexample is not None:
-        np.save(args.cex_out, result.counterexample.x.reshape(network.input_shape))
+        with open(args.cex_out, "wb") as f:  # the exact path given (np.save adds .npy)
+            np.save(f, result.counterexample.x.reshape(network.input_shape))
     if getattr(args, "png_out", None) and result.counterexample is not None:
         from .imageio import write_cex_png
 
@@ -300,31 +306,40 @@ def _write_outputs(args: argparse.Namespace, result: Any, network: Any) -> None:
         else:  # a VNN-LIB property: the centre of the box the counterexample lies in
             box = args.property.cases[cex.case].box
             original = 0.5 * (box.lower + box.upper)
-        shape = network.input_shape
-        if args.image_shape:
-            try:
-                shape = tuple(int(v) for v in args.image_shape.lower().split("x"))
-            except ValueError:
-                raise InputError(f"--image-shape {args.image_shape!r}: expected HxW or HxWx3"
-                                 ) from None
-            if len(shape) == 3:  # HxWx3 -> channels first, as as_image expects
-                shape = (shape[2], shape[0], shape[1])
-                original = np.moveaxis(original.reshape(shape[1], shape[2], 3), -1, 0)
-                cx = np.moveaxis(cex.x.reshape(shape[1], shape[2], 3), -1, 0)
-            else:
-                cx = cex.x
-        else:
-            cx = cex.x
-        if int(np.prod(shape)) != cex.x.size:
-            raise InputError(f"--image-shape {args.image_shape}: {int(np.prod(shape))} pixels, "
-                             f"the input has {cex.x.size} values")
+        shape = _image_shape(args, network)
+        cx = cex.x
+        if args.image_shape and len(shape) == 3:  # HxWx3 -> channels first, for as_image
+            original = np.moveaxis(original.reshape(shape[1], shape[2], 3), -1, 0)
+            cx = np.moveaxis(cex.x.reshape(shape[1], shape[2], 3), -1, 0)
         write_cex_png(args.png_out, original, cx, shape)
+
+
+def _image_shape(args: argparse.Namespace, network: Any) -> tuple[int, ...]:
+    """The shape ``--png-out`` draws: ``--image-shape`` (HxW, or HxWx3 as 3xHxW) or the
+    model's input shape; checked against the input size before any work."""
+    import numpy as np
+
+    if not getattr(args, "image_shape", None):
+        return tuple(network.input_shape)
+    try:
+        shape = tuple(int(v) for v in args.image_shape.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (2, 3) or min(shape) < 1 or (len(shape) == 3 and shape[2] != 3):
+        raise InputError(f"--image-shape {args.image_shape!r}: expected HxW or HxWx3")
+    if int(np.prod(shape)) != network.n_inputs:
+        raise InputError(f"--image-shape {args.image_shape}: {int(np.prod(shape))} pixels, "
+                         f"the input has {network.n_inputs} values")
+    return (3, shape[0], shape[1]) if len(shape) == 3 else shape
 
 
 def _read_point(text: str) -> Any:
     """``--input``: a ``.npy`` file or comma-separated numbers, as a float64 array."""
     import numpy as np
 
+    if Path(text).is_dir():
+        raise InputError(f"--input {text}: is a directory; pass a .npy file or "
+                         'comma-separated numbers such as "0.1,0,-2"')
     if text.lower().endswith(".npy") or Path(text).is_file():
         try:
             a = np.load(text, allow_pickle=False)
@@ -355,6 +370,63 @@ def _read_point(text: str) -> Any:
 
 def _fmt(v: float) -> str:
     return repr(float(v))
+
+
+def check_seconds(value: float, option: str = "--timeout") -> float:
+    """Refuse a time budget that is not a finite number of seconds greater than 0."""
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{option} {value!r}: a time budget must be a finite number of "
+                         "seconds greater than 0")
+    return value
+
+
+_OUTPUT_OPTIONS = (("results_file", "--results-file"), ("cex_out", "--cex-out"),
+                   ("png_out", "--png-out"))
+
+
+def check_writable(path: str, option: str) -> None:
+    """Raise :class:`InputError` unless ``path`` can be created or overwritten as a file.
+
+    Called before any work, so that an answer is never computed only to be lost.  It
+    creates nothing: the file is written once the answer is known.
+    """
+    import os
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{option} {path}: is a directory; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{option} {path}: the folder {parent} does not exist; create it "
+                         "first or choose another path")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputError(f"{option} {path}: the file is not writable")
+    if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: cannot create a file in {parent} (permission "
+                         "denied)")
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    for attr, option in _OUTPUT_OPTIONS:
+        value = getattr(args, attr, None)
+        if value:
+            check_writable(value, option)
+
+
+def _write_outputs_safely(args: argparse.Namespace, result: Any, network: Any) -> int:
+    """Write the output files after the answer was printed; ``EXIT_IO`` when one fails."""
+    try:
+        _write_outputs(args, result, network)
+    except OSError as exc:
+        names = [f"{opt} {getattr(args, a)}" for a, opt in _OUTPUT_OPTIONS
+                 if getattr(args, a, None)]
+        where = exc.filename or " / ".join(names)
+        _error(f"could not write {where}: {exc.strerror or exc}; the answer above stands, "
+               "but the file is missing or incomplete")
+        return EXIT_IO
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------- commands
@@ -425,7 +497,8 @@ def _output_arguments(p: argparse.ArgumentParser, json_fields: str, answers: str
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
     _query_arguments(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="seconds for the whole run, loading included (default: 60)")
+                   help="seconds for the whole run, loading included (default: 60); a "
+                        "finite number greater than 0")
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
                    help="search engine (default: auto: input splitting for few inputs, "
                         "ReLU splitting otherwise)")
@@ -454,14 +527,13 @@ def _verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
     start = time.monotonic()
-    if args.timeout <= 0:
-        raise InputError(f"--timeout must be positive, got {args.timeout}")
+    check_seconds(args.timeout)
+    _check_output_paths(args)
     network = _load_model(args.model)
     prop = _query_property(args, network)
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
     result = verify(network, prop, timeout=args.timeout, config=config, start=start)
-    _write_outputs(args, result, network)
     cex = result.counterexample
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -479,6 +551,9 @@ def _verify(args: argparse.Namespace) -> int:
         s = result.stats
         print(f"strategy {s.strategy or '-'}: {s.boxes} boxes, {s.nodes} nodes, {s.lps} LPs, "
               f"{s.smt_calls} z3 calls, depth {s.max_depth}")
+    sys.stdout.flush()
+    if _write_outputs_safely(args, result, network) != EXIT_OK:
+        return EXIT_IO
     if result.status is Status.UNSAT:
         return EXIT_OK
     if result.status is Status.SAT:
@@ -530,8 +605,8 @@ def _attack(args: argparse.Namespace) -> int:
     from .result import Result, Stats, Status
 
     start = time.monotonic()
-    if args.timeout <= 0:
-        raise InputError(f"--timeout must be positive, got {args.timeout}")
+    check_seconds(args.timeout)
+    _check_output_paths(args)
     if args.restarts < 1 or args.samples < 1:
         raise InputError("--restarts and --samples must be at least 1")
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
@@ -549,7 +624,6 @@ def _attack(args: argparse.Namespace) -> int:
     none_found = "no counterexample found; this is not a proof"
     result = (Result(Status.SAT, cex, stats.time_attack, stats) if cex is not None else
               Result(Status.UNKNOWN, None, stats.time_attack, stats, none_found))
-    _write_outputs(args, result, network)
     if args.json:
         print(json.dumps(result.to_dict()))
     elif cex is not None:
@@ -560,6 +634,9 @@ def _attack(args: argparse.Namespace) -> int:
         print(f"{none_found} ({result.time:.2f} s)")
     if not args.json:
         print(f"{stats.candidates} candidates tried, {stats.rejected} rejected by the checks")
+    sys.stdout.flush()
+    if _write_outputs_safely(args, result, network) != EXIT_OK:
+        return EXIT_IO
     return EXIT_VIOLATED if cex is not None else EXIT_UNKNOWN
 
 

@@ -14,7 +14,10 @@ Order of work, all under one deadline:
 
 from __future__ import annotations
 
+import math
+import sys
 import time
+import types
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -22,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from .bounds import crown_bounds
 from .config import VerifierConfig
 from .counterexample import CexChecker
+from .errors import InputError
 from .falsify import Effort, falsify
 from .network.ir import Network
 from .result import Result, Stats, Status
@@ -70,6 +74,9 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
         a :class:`Result`: ``SAT`` with a confirmed counterexample, ``UNSAT`` when every
         branch was closed soundly, else ``TIMEOUT`` or ``UNKNOWN``.
     """
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise InputError(f"timeout must be a finite number of seconds greater than 0, "
+                         f"got {timeout!r}")
     config = config or VerifierConfig()
     t0 = time.monotonic() if start is None else start
     deadline = t0 + timeout
@@ -148,3 +155,18 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return relu_split(network, case, checker, deadline, stats, config,
                           exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`verify`.
+
+    Importing the submodule ``verinet.verify`` binds the name ``verify`` in the package
+    to the module, which would shadow the public function ``verinet.verify``; calling the
+    module calls the function, so ``verinet.verify(...)`` works in every import order.
+    """
+
+    def __call__(self, *args, **kwargs) -> Result:
+        return verify(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
