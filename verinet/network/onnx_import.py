@@ -62,6 +62,8 @@ class Context:
         self.graph_outputs = graph_outputs
         self._names: set[str] = set()
         self.node: onnx.NodeProto | None = None
+        #: tensor name -> the dropped Softmax/LogSoftmax transforms its values went through
+        self.softmaxed: dict[str, tuple[Any, ...]] = {}
 
     # -- errors -------------------------------------------------------------
     def unsupported(self, detail: str) -> UnsupportedOperatorError:
@@ -261,6 +263,29 @@ def _fold_constant(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset:
     return [np.asarray(r) for r in res]
 
 
+#: ops that only relabel a tensor's shape (flat order unchanged): allowed after a Softmax
+_RELABELS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast"}
+
+
+def _after_softmax(ctx: Context, node: onnx.NodeProto) -> tuple[Any, ...]:
+    """The dropped transforms ``node``'s data input went through; refuse a real use of them.
+
+    A Softmax/LogSoftmax is dropped (the network computes the logits), which is right only
+    if nothing but reshapes follows it up to the graph output.
+    """
+    seen = [s for s in node.input if s in ctx.softmaxed]
+    if not seen:
+        return ()
+    if node.op_type in ("Shape", "Size", "Softmax", "LogSoftmax"):
+        return ()
+    if node.op_type in _RELABELS and node.input[0] in ctx.softmaxed and len(seen) == 1:
+        return ctx.softmaxed[node.input[0]]
+    t = ctx.softmaxed[seen[0]][-1]
+    raise ctx.unsupported(f'it reads the output of {t.op_type} node "{t.node}"; verinet '
+                          f"supports {t.op_type} only as the last operation (followed by "
+                          "reshapes only); export the model without it (up to the logits)")
+
+
 def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     """Convert an in-memory ONNX model (see :func:`load_onnx`)."""
     from .onnx_ops import CONVERTERS
@@ -304,6 +329,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         if node.domain not in ("", "ai.onnx"):
             raise ctx.unsupported(f'operators of domain "{node.domain}" are not supported')
         inputs = [env[s] if s else None for s in node.input]
+        after = _after_softmax(ctx, node)
         if all(not isinstance(v, Var) for v in inputs):
             try:
                 outs: list[Value] = list(_fold_constant(node, inputs, opset))
@@ -323,6 +349,8 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         for name, val in zip(node.output, outs):
             if name:
                 env[name] = val
+        if after and node.op_type in _RELABELS:
+            ctx.softmaxed[node.output[0]] = after
     ctx.node = None
 
     if out_name not in env:
@@ -333,6 +361,11 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     if out.node == in_node:  # the network is the identity (after reshapes)
         out = ctx.affine(out, np.eye(out.size), np.zeros(out.size), out.shape, "Identity")
     nb.g.nodes[out.node]["shape"] = out.shape
+    transforms = ctx.softmaxed.get(out_name, ())
+    for t in transforms:
+        warnings.warn(f'{path}: dropped the final {t.op_type} node "{t.node}"; verinet '
+                      "computes its input (the logits) and accepts only properties that compare "
+                      "two outputs of one softmax group (Y_i <= Y_j)", stacklevel=2)
     meta = {
         "format": "onnx",
         "path": path,
@@ -343,4 +376,5 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         "onnx_input_shape": in_shape,
         "symbolic_dims": symbolic,
     }
-    return nb.finish(out.node, name=os.path.basename(path), meta=meta)
+    return nb.finish(out.node, name=os.path.basename(path), meta=meta,
+                     output_transforms=transforms)

@@ -9,7 +9,6 @@ operators become affine maps (``ctx.linear``), data movement becomes index maps
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -571,13 +570,17 @@ def _gap(ctx, node, inputs):
 
 @register("Softmax", "LogSoftmax")
 def _softmax(ctx, node, inputs):
+    """Dropped, and recorded: the network computes the logits (see ``output_transform``)."""
+    from .output_transform import OutputTransform, softmax_groups
+
     v = _only_var(ctx, inputs)
-    if node.output[0] not in ctx.graph_outputs:
-        raise ctx.unsupported("Softmax is supported only as the final operation")
+    r = len(v.shape)
+    coerced = ctx.opset < 13
+    axis = _axis(attrs(node).get("axis", 1 if coerced else -1), r)
     label = node.name or node.output[0]
-    warnings.warn(f'{ctx.path}: dropped the final {node.op_type} node "{label}"; it '
-                  "preserves the order of the classes, so properties comparing outputs are "
-                  "unaffected, but output values are now the logits", stacklevel=2)
+    t = OutputTransform(label, node.op_type, axis, tuple(v.shape), coerced,
+                        softmax_groups(tuple(v.shape), axis, coerced))
+    ctx.softmaxed[node.output[0]] = ctx.softmaxed.get(node.input[0], ()) + (t,)
     return [v]
 
 
