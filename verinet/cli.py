@@ -238,9 +238,8 @@ def _load_model(path: str) -> Any:
 
 def _load_property(path: str, network: Any) -> Any:
     """Read a VNN-LIB file and check that it fits ``network``."""
-    from .spec import read_vnnlib
-
     from .network.output_transform import check_property
+    from .spec import read_vnnlib
 
     prop = read_vnnlib(path)
     prop.check_fits(network.n_inputs, network.n_outputs, where=network.name or "")

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_cases import GraphBuilder, ort_run, sample_inputs
 
 from verinet.cli import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_BAD_PROPERTY, EXIT_OK, main
 from verinet.config import SearchConfig, VerifierConfig
@@ -27,8 +28,6 @@ from verinet.network.output_transform import (
 from verinet.result import Status
 from verinet.spec.vnnlib import parse_vnnlib
 from verinet.verify import verify
-
-from onnx_cases import GraphBuilder, ort_run, sample_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,3 +224,177 @@ def test_cli_info_and_eval_with_softmax(capsys, tmp_path):
     outputs = [float(v) for v in out.split("outputs (3): ")[1].splitlines()[0].split(", ")]
     np.testing.assert_allclose(outputs, want, rtol=1e-6)
     assert "logits (3): 1.0, -1.0, 0.0" in out and "argmax: 0" in out
+
+
+# ======================================================================= 2. Cast
+@pytest.mark.parametrize("to", [TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.INT32])
+def test_narrow_cast_is_refused_by_name(to, tmp_path):
+    nodes = [helper.make_node("Cast", ["x"], ["h"], name="to_narrow", to=to),
+             helper.make_node("Cast", ["h"], ["f"], name="back", to=TensorProto.FLOAT),
+             helper.make_node("Relu", ["f"], ["y"], name="relu")]
+    path = tmp_path / "cast.onnx"
+    onnx.save(_model(nodes, [], (1, 1)), str(path))
+    with pytest.raises(UnsupportedOperatorError, match='"to_narrow".*rounds'):
+        load(path)
+
+
+def test_cli_float16_cast_exit_3(capsys, tmp_path):
+    """Relu(Cast<f32>(Cast<f16>(x))) is exactly 1.0 on [1.0001, 1.0004]: `unsat` was wrong."""
+    nodes = [helper.make_node("Cast", ["x"], ["h"], name="to_half", to=TensorProto.FLOAT16),
+             helper.make_node("Cast", ["h"], ["f"], name="back", to=TensorProto.FLOAT),
+             helper.make_node("Relu", ["f"], ["y"], name="relu")]
+    path = tmp_path / "cast.onnx"
+    onnx.save(_model(nodes, [], (1, 1)), str(path))
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text(vnnlib(((1.0001, 1.0004),), ["(<= Y_0 1.0)"], 1))
+    assert ort_run(str(path), np.array([[[1.0002]]], np.float32))[0, 0] == 1.0
+    code, _, err = run(capsys, "verify", path, "--vnnlib", prop, "--timeout", "10")
+    assert code == EXIT_BAD_MODEL and '"to_half"' in err
+
+
+def test_float64_cast_is_kept():
+    nodes = [helper.make_node("Cast", ["x"], ["h"], name="up", to=TensorProto.DOUBLE),
+             helper.make_node("Cast", ["h"], ["f"], name="down", to=TensorProto.FLOAT),
+             helper.make_node("Relu", ["f"], ["y"], name="relu")]
+    net = from_model(_model(nodes, [], (1, 2)))
+    assert np.array_equal(net.evaluate(np.array([[-1.0, 2.0]])), [[0.0, 2.0]])
+
+
+# ======================================================================= 3. NaN / Inf
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_initializer_is_refused(bad):
+    W = np.ones((2, 2), np.float32)
+    W[1, 0] = bad
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["y"], name="gemm")]
+    with pytest.raises(ModelLoadError, match='initializer "W".*non-finite'):
+        from_model(_model(nodes, [numpy_helper.from_array(W, "W")], (1, 2)))
+
+
+def test_non_finite_constant_node_and_folding_are_refused():
+    k = numpy_helper.from_array(np.array([1.0, np.nan], np.float32), "k")
+    nodes = [helper.make_node("Constant", [], ["c"], name="konst", value=k),
+             helper.make_node("Add", ["x", "c"], ["y"], name="add")]
+    with pytest.raises(ModelLoadError, match='"konst"'):
+        from_model(_model(nodes, [], (1, 2)))
+    big = numpy_helper.from_array(np.array([3e38, 3e38], np.float32), "big")
+    nodes = [helper.make_node("Mul", ["big", "big"], ["c"], name="square"),
+             helper.make_node("Add", ["x", "c"], ["y"], name="add")]
+    with pytest.raises(ModelLoadError, match='"square"'):
+        from_model(_model(nodes, [big], (1, 2)))
+
+
+def test_nnet_non_finite_weight_names_the_line(tmp_path):
+    text = "1,1,1,1,\n1,1,\n0,\n-1,\n1,\n0,0,\n1,1,\nnan,\n0,\n"
+    path = tmp_path / "bad.nnet"
+    path.write_text(text)
+    with pytest.raises(ModelLoadError, match=r"bad\.nnet:8: .*finite"):
+        load(path)
+
+
+def test_eval_reports_overflow(capsys, tmp_path):
+    W = np.full((2, 2), 1e38, np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["h"], name="gemm"),
+             helper.make_node("Gemm", ["h", "W"], ["y"], name="gemm2")]
+    path = tmp_path / "big.onnx"
+    onnx.save(_model(nodes, [numpy_helper.from_array(W, "W")], (1, 2)), str(path))
+    code, out, err = run(capsys, "eval", path, "--input", "1e300,1e300")
+    assert code == EXIT_BAD_INPUT
+    assert "output is not finite (overflow" in out and "argmax:" not in out
+    assert "overflow" in err and "warning" not in err
+    code, out, _ = run(capsys, "eval", path, "--input", "0,0")
+    assert code == EXIT_OK and "argmax: 0" in out
+
+
+# ======================================================================= 4. external data
+def _external_model(tmp_path):
+    W = np.random.default_rng(3).uniform(-1, 1, (3, 2)).astype(np.float32)
+    model = _model([helper.make_node("Gemm", ["x", "W"], ["y"], name="gemm", transB=1)],
+                   [numpy_helper.from_array(W, "W")], (1, 2))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    onnx.save(model, str(folder / "m.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    return folder / "m.onnx", folder / "weights.bin", W
+
+
+def test_external_data_loads_relative_to_the_model(tmp_path, monkeypatch):
+    path, _, W = _external_model(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the cwd is not the model's folder
+    net = load(path)
+    x = np.array([[0.5, -0.25]])
+    np.testing.assert_allclose(net.evaluate(x)[0], W.astype(np.float64) @ x[0], rtol=1e-12)
+
+
+def test_missing_or_truncated_external_data_is_a_load_error(tmp_path):
+    path, data, _ = _external_model(tmp_path)
+    blob = data.read_bytes()
+    data.write_bytes(blob[:10])
+    with pytest.raises(ModelLoadError, match='"W".*weights.bin'):
+        load(path)
+    data.unlink()
+    with pytest.raises(ModelLoadError, match='"W".*weights.bin.*does not exist'):
+        load(path)
+
+
+# ======================================================================= 5. Clip, Abs, Max, Min
+def _pl_model(kind, opset):
+    g = GraphBuilder((1, 4), opset, seed=5)
+    h = g.gemm(g.x, 4, 6)
+    if kind == "abs":
+        h = g.op("Abs", h)
+    elif kind == "clip" and opset < 11:
+        h = g.op("Clip", h, min=-0.3, max=0.4)
+    elif kind == "clip":
+        h = g.op("Clip", h, g.const(np.array(-0.3, np.float32)),
+                 g.const(np.array(0.4, np.float32)))
+    elif kind == "clip_min_only":
+        h = g.op("Clip", h, g.const(np.array(0.1, np.float32))) if opset >= 11 else \
+            g.op("Clip", h, min=0.1)
+    elif kind == "clip_max_only":
+        h = g.op("Clip", h, "", g.const(np.array(0.2, np.float32))) if opset >= 11 else \
+            g.op("Clip", h, max=0.2)
+    elif kind == "clip_point":
+        h = g.op("Clip", h, min=0.25, max=0.25) if opset < 11 else g.op(
+            "Clip", h, g.const(np.array(0.25, np.float32)), g.const(np.array(0.25, np.float32)))
+    elif kind == "max":
+        h = g.op("Max", h, g.const(np.array(0.1, np.float32)))
+    elif kind == "min":
+        h = g.op("Min", g.const(np.array(-0.2, np.float32)), h)
+    return g.model(g.gemm(h, 6, 2))
+
+
+PL = ["abs", "clip", "clip_min_only", "clip_max_only", "clip_point", "max", "min"]
+
+
+@pytest.mark.parametrize("opset", [8, 13])
+@pytest.mark.parametrize("kind", PL)
+def test_piecewise_linear_ops_match_onnxruntime(kind, opset):
+    model = _pl_model(kind, opset)
+    net = from_model(model)
+    xs = sample_inputs((1, 4), 64, seed=7, scale=2.0)
+    np.testing.assert_allclose(net.evaluate(xs), ort_run(model, xs), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["abs", "clip", "max"])
+def test_piecewise_linear_ops_verify_like_z3(kind, tmp_path):
+    model = _pl_model(kind, 13)
+    path = tmp_path / "pl.onnx"
+    onnx.save(model, str(path))
+    net = load(path)
+    xs = sample_inputs((1, 4), 2000, seed=8)
+    y = net.evaluate(xs)
+    d = y[:, 0] - y[:, 1]
+    for thr in (float(np.quantile(d, 0.5)), float(d.max()) + 0.05):
+        prop = parse_vnnlib(vnnlib([(-1, 1)] * 4, [f"(>= (- Y_0 Y_1) {thr})"], 2))
+        answers = {s: verify(net, prop, timeout=20,
+                             config=VerifierConfig(search=SearchConfig(strategy=s))).status
+                   for s in ("smt", "relu", "input")}
+        assert len(set(answers.values())) == 1, answers
+        assert answers["smt"] in (Status.SAT, Status.UNSAT)
+
+
+def test_nonlinear_ops_stay_refused():
+    for op in ("Sigmoid", "Tanh", "Exp"):
+        g = GraphBuilder((1, 4), 13)
+        with pytest.raises(UnsupportedOperatorError, match=op):
+            from_model(g.model(g.op(op, g.gemm(g.x, 4, 2))))

@@ -184,10 +184,52 @@ def load_onnx(path: str | os.PathLike) -> Network:
     except Exception as e:  # protobuf raises a variety of decode errors
         raise ModelLoadError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e}); "
                              "check that the file is a complete .onnx export") from None
+    _load_external(model, p)
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{p}: not a readable ONNX model (empty graph); "
                              "check that the file is a complete .onnx export")
     return from_model(model, p)
+
+
+def _load_external(model: onnx.ModelProto, path: str) -> None:
+    """Read tensors stored as external data (relative to the model's folder), one by one,
+    so that a missing or short file is reported with the tensor and the file named."""
+    from onnx.external_data_helper import (
+        ExternalDataInfo,
+        _get_all_tensors,
+        load_external_data_for_tensor,
+        uses_external_data,
+    )
+
+    base = os.path.dirname(os.path.abspath(path))
+    for t in _get_all_tensors(model):
+        if not uses_external_data(t):
+            continue
+        info = ExternalDataInfo(t)
+        where = os.path.join(base, info.location)
+        if not os.path.isfile(where):
+            raise ModelLoadError(f'{path}: tensor "{t.name}" is stored in the external file '
+                                 f'"{info.location}", which does not exist next to the model; '
+                                 "copy it there")
+        try:
+            load_external_data_for_tensor(t, base)
+            numpy_helper.to_array(t)
+        except Exception as e:
+            raise ModelLoadError(f'{path}: tensor "{t.name}" cannot be read from the external '
+                                 f'file "{info.location}" ({type(e).__name__}: {e}); the file '
+                                 "is truncated or does not belong to this model") from None
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def _check_finite(value: np.ndarray, what: str, path: str) -> None:
+    """Refuse NaN or +-Inf in a weight (``what`` names the initializer or node)."""
+    a = np.asarray(value)
+    if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+        k = int(np.flatnonzero(~np.isfinite(a.reshape(-1)))[0])
+        raise ModelLoadError(f"{path}: {what} holds a non-finite value "
+                             f"({a.reshape(-1)[k]!r} at flat index {k}); verinet needs finite "
+                             "weights: fix or retrain the model")
 
 
 def _opset(model: onnx.ModelProto, path: str) -> int:
@@ -298,7 +340,9 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
             env[init.name] = numpy_helper.to_array(init)
         except Exception as e:
             raise ModelLoadError(f'{path}: initializer "{init.name}" cannot be read ({e}); '
-                                 "weights stored as external data are not supported") from None
+                                 "weights stored as external data must be loaded with the file "
+                                 "(verinet.load reads them from the model's folder)") from None
+        _check_finite(env[init.name], f'initializer "{init.name}"', path)
     var_inputs = [vi for vi in graph.input if vi.name not in env]
     if len(var_inputs) != 1:
         names = ", ".join(vi.name for vi in var_inputs) or "none"
@@ -335,6 +379,9 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
                 outs: list[Value] = list(_fold_constant(node, inputs, opset))
             except Exception as e:
                 raise ctx.fail(f"constant folding failed ({type(e).__name__}: {e})") from None
+            for o, val in zip(node.output, outs):
+                _check_finite(val, f'node "{node.name or o}" ({node.op_type}) output "{o}"',
+                              path)
         else:
             conv = CONVERTERS.get(node.op_type)
             if conv is None:
