@@ -241,10 +241,12 @@ def _load_model(path: str) -> Any:
 
 def _load_property(path: str, network: Any) -> Any:
     """Read a VNN-LIB file and check that it fits ``network``."""
+    from .network.output_transform import check_property
     from .spec import read_vnnlib
 
     prop = read_vnnlib(path)
     prop.check_fits(network.n_inputs, network.n_outputs, where=network.name or "")
+    check_property(getattr(network, "output_transforms", ()), prop)
     return prop
 
 
@@ -470,13 +472,38 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .network.output_transform import apply_transforms
+
     network = _load_model(args.model)
     x = network.as_batch(_read_point(args.input))
-    y = network.evaluate(x)
+    with np.errstate(all="ignore"):
+        logits = network.evaluate(x)
+        transforms = getattr(network, "output_transforms", ())
+        y = apply_transforms(transforms, logits) if transforms else logits
+    for t in transforms:
+        print(f"note: the model ends in {t.describe()}; the outputs shown apply it (in "
+              "float64) to the logits, which verinet verifies on and also shows")
+    overflow = []
     for k, row in enumerate(y):
         head = f"sample {k}: " if len(y) > 1 else ""
         print(f"{head}outputs ({network.n_outputs}): {', '.join(_fmt(v) for v in row)}")
+        if transforms:
+            print(f"{head}logits ({network.n_outputs}): "
+                  f"{', '.join(_fmt(v) for v in logits[k])}")
+        if not np.all(np.isfinite(logits[k])):
+            overflow.append(k)
+            bad = np.flatnonzero(~np.isfinite(logits[k]))
+            print(f"{head}output is not finite (overflow in float64) at output(s) "
+                  f"{', '.join(str(int(i)) for i in bad[:10])}; no argmax")
+            continue
         print(f"{head}argmax: {int(np.argmax(row))}")
+    if overflow:
+        from .errors import NetworkOverflowError
+
+        raise NetworkOverflowError(
+            f"{network.name or args.model}: the outputs overflow (inf or nan in float64) on "
+            f"{len(overflow)} of {len(y)} point(s) (first: sample {overflow[0]}); the model's "
+            "weights or inputs are too large for floating point; rescale them")
     return EXIT_OK
 
 

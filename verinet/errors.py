@@ -15,6 +15,7 @@ __all__ = [
     "SpecParseError",
     "SpecMismatchError",
     "InputError",
+    "NetworkOverflowError",
     "SolverError",
 ]
 
@@ -66,6 +67,12 @@ class SpecMismatchError(VerinetError):
 
 class InputError(VerinetError):
     """A malformed user input other than a model or property (a point, an epsilon, a label)."""
+
+
+class NetworkOverflowError(InputError):
+    """The network's values are not finite (inf or nan in float64) on an input: finite but
+    huge weights or inputs overflow.  Exit code 5 (an input class error): the model loads,
+    but cannot be evaluated or verified there; rescale the weights or the input region."""
 
 
 class SolverError(VerinetError):

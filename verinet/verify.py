@@ -2,7 +2,8 @@
 
 Order of work, all under one deadline:
 
-1. check the property fits the network;
+1. check the property fits the network (and, for a model whose final Softmax was dropped,
+   that every row is decided exactly on the logits: ``network.output_transform``);
 2. a short falsification pass (:func:`verinet.falsify.falsify`: by default random
    points in each input box, then PGD; a share of the budget, ``AttackConfig``),
    answering ``sat`` when a confirmed counterexample turns up;
@@ -28,6 +29,7 @@ from .counterexample import CexChecker
 from .errors import InputError
 from .falsify import Effort, falsify
 from .network.ir import Network
+from .network.output_transform import check_property
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, SplitOutcome, input_split
 from .spec.property import Box, Case, Property
@@ -82,6 +84,7 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
     deadline = t0 + timeout
     stats = Stats()
     prop.check_fits(network.n_inputs, network.n_outputs, where=network.name)
+    check_property(network.output_transforms, prop)  # a dropped final Softmax: exact rows only
     checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
 
     def done(status: Status, cex=None, reason: str = "") -> Result:

@@ -39,6 +39,10 @@ class Network:
         name: a display name (usually the file name).
         meta: facts about the source (path, format, ONNX input name and dtype,
             normalisation constants of ``.nnet`` files, ...).
+        output_transforms: final ``Softmax``/``LogSoftmax`` nodes the importer dropped
+            (:class:`~verinet.network.output_transform.OutputTransform`): the network
+            computes their input, the logits; properties are checked against them by
+            :func:`~verinet.network.output_transform.check_property`.
     """
 
     graph: nx.DiGraph
@@ -48,6 +52,7 @@ class Network:
     output_shape: tuple[int, ...]
     name: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    output_transforms: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         order = list(nx.topological_sort(self.graph))
@@ -167,6 +172,9 @@ class Network:
             lines[0] += f" ({src})"
         lines.append(f"  inputs : {self.n_inputs} (shape {list(self.input_shape)})")
         lines.append(f"  outputs: {self.n_outputs} (shape {list(self.output_shape)})")
+        for t in self.output_transforms:
+            lines.append(f"  dropped final {t.describe()}; verinet computes its input "
+                         "(the logits)")
         lines.append(f"  operations: {len(self.plan) - 1}, neurons: {self.neuron_count}, "
                      f"ReLUs: {self.relu_count}")
         for name, op in self.plan[1:]:
@@ -268,7 +276,7 @@ class NetworkBuilder:
         return self.g.nodes[name]["op"].size
 
     def finish(self, output: str, *, name: str = "", meta: dict[str, Any] | None = None,
-               simplify: bool = True) -> Network:
+               simplify: bool = True, output_transforms: tuple[Any, ...] = ()) -> Network:
         assert self._input is not None, "no input declared"
         g = self.g
         # keep only what the output depends on
@@ -279,7 +287,8 @@ class NetworkBuilder:
             _simplify(g, self._input, output)
         in_shape = g.nodes[self._input]["shape"]
         out_shape = g.nodes[output]["shape"]
-        return Network(g, self._input, output, in_shape, out_shape, name=name, meta=meta or {})
+        return Network(g, self._input, output, in_shape, out_shape, name=name, meta=meta or {},
+                       output_transforms=tuple(output_transforms))
 
 
 def _replace_input(g: nx.DiGraph, consumer: str, old: str, new: str) -> None:

@@ -62,6 +62,8 @@ class Context:
         self.graph_outputs = graph_outputs
         self._names: set[str] = set()
         self.node: onnx.NodeProto | None = None
+        #: tensor name -> the dropped Softmax/LogSoftmax transforms its values went through
+        self.softmaxed: dict[str, tuple[Any, ...]] = {}
 
     # -- errors -------------------------------------------------------------
     def unsupported(self, detail: str) -> UnsupportedOperatorError:
@@ -182,10 +184,52 @@ def load_onnx(path: str | os.PathLike) -> Network:
     except Exception as e:  # protobuf raises a variety of decode errors
         raise ModelLoadError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e}); "
                              "check that the file is a complete .onnx export") from None
+    _load_external(model, p)
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{p}: not a readable ONNX model (empty graph); "
                              "check that the file is a complete .onnx export")
     return from_model(model, p)
+
+
+def _load_external(model: onnx.ModelProto, path: str) -> None:
+    """Read tensors stored as external data (relative to the model's folder), one by one,
+    so that a missing or short file is reported with the tensor and the file named."""
+    from onnx.external_data_helper import (
+        ExternalDataInfo,
+        _get_all_tensors,
+        load_external_data_for_tensor,
+        uses_external_data,
+    )
+
+    base = os.path.dirname(os.path.abspath(path))
+    for t in _get_all_tensors(model):
+        if not uses_external_data(t):
+            continue
+        info = ExternalDataInfo(t)
+        where = os.path.join(base, info.location)
+        if not os.path.isfile(where):
+            raise ModelLoadError(f'{path}: tensor "{t.name}" is stored in the external file '
+                                 f'"{info.location}", which does not exist next to the model; '
+                                 "copy it there")
+        try:
+            load_external_data_for_tensor(t, base)
+            numpy_helper.to_array(t)
+        except Exception as e:
+            raise ModelLoadError(f'{path}: tensor "{t.name}" cannot be read from the external '
+                                 f'file "{info.location}" ({type(e).__name__}: {e}); the file '
+                                 "is truncated or does not belong to this model") from None
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def _check_finite(value: np.ndarray, what: str, path: str) -> None:
+    """Refuse NaN or +-Inf in a weight (``what`` names the initializer or node)."""
+    a = np.asarray(value)
+    if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+        k = int(np.flatnonzero(~np.isfinite(a.reshape(-1)))[0])
+        raise ModelLoadError(f"{path}: {what} holds a non-finite value "
+                             f"({a.reshape(-1)[k]!r} at flat index {k}); verinet needs finite "
+                             "weights: fix or retrain the model")
 
 
 def _opset(model: onnx.ModelProto, path: str) -> int:
@@ -261,6 +305,29 @@ def _fold_constant(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset:
     return [np.asarray(r) for r in res]
 
 
+#: ops that only relabel a tensor's shape (flat order unchanged): allowed after a Softmax
+_RELABELS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast"}
+
+
+def _after_softmax(ctx: Context, node: onnx.NodeProto) -> tuple[Any, ...]:
+    """The dropped transforms ``node``'s data input went through; refuse a real use of them.
+
+    A Softmax/LogSoftmax is dropped (the network computes the logits), which is right only
+    if nothing but reshapes follows it up to the graph output.
+    """
+    seen = [s for s in node.input if s in ctx.softmaxed]
+    if not seen:
+        return ()
+    if node.op_type in ("Shape", "Size", "Softmax", "LogSoftmax"):
+        return ()
+    if node.op_type in _RELABELS and node.input[0] in ctx.softmaxed and len(seen) == 1:
+        return ctx.softmaxed[node.input[0]]
+    t = ctx.softmaxed[seen[0]][-1]
+    raise ctx.unsupported(f'it reads the output of {t.op_type} node "{t.node}"; verinet '
+                          f"supports {t.op_type} only as the last operation (followed by "
+                          "reshapes only); export the model without it (up to the logits)")
+
+
 def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     """Convert an in-memory ONNX model (see :func:`load_onnx`)."""
     from .onnx_ops import CONVERTERS
@@ -273,7 +340,9 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
             env[init.name] = numpy_helper.to_array(init)
         except Exception as e:
             raise ModelLoadError(f'{path}: initializer "{init.name}" cannot be read ({e}); '
-                                 "weights stored as external data are not supported") from None
+                                 "weights stored as external data must be loaded with the file "
+                                 "(verinet.load reads them from the model's folder)") from None
+        _check_finite(env[init.name], f'initializer "{init.name}"', path)
     var_inputs = [vi for vi in graph.input if vi.name not in env]
     if len(var_inputs) != 1:
         names = ", ".join(vi.name for vi in var_inputs) or "none"
@@ -304,11 +373,15 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         if node.domain not in ("", "ai.onnx"):
             raise ctx.unsupported(f'operators of domain "{node.domain}" are not supported')
         inputs = [env[s] if s else None for s in node.input]
+        after = _after_softmax(ctx, node)
         if all(not isinstance(v, Var) for v in inputs):
             try:
                 outs: list[Value] = list(_fold_constant(node, inputs, opset))
             except Exception as e:
                 raise ctx.fail(f"constant folding failed ({type(e).__name__}: {e})") from None
+            for o, val in zip(node.output, outs):
+                _check_finite(val, f'node "{node.name or o}" ({node.op_type}) output "{o}"',
+                              path)
         else:
             conv = CONVERTERS.get(node.op_type)
             if conv is None:
@@ -323,6 +396,8 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         for name, val in zip(node.output, outs):
             if name:
                 env[name] = val
+        if after and node.op_type in _RELABELS:
+            ctx.softmaxed[node.output[0]] = after
     ctx.node = None
 
     if out_name not in env:
@@ -333,6 +408,11 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     if out.node == in_node:  # the network is the identity (after reshapes)
         out = ctx.affine(out, np.eye(out.size), np.zeros(out.size), out.shape, "Identity")
     nb.g.nodes[out.node]["shape"] = out.shape
+    transforms = ctx.softmaxed.get(out_name, ())
+    for t in transforms:
+        warnings.warn(f'{path}: dropped the final {t.op_type} node "{t.node}"; verinet '
+                      "computes its input (the logits) and accepts only properties that compare "
+                      "two outputs of one softmax group (Y_i <= Y_j)", stacklevel=2)
     meta = {
         "format": "onnx",
         "path": path,
@@ -343,4 +423,5 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         "onnx_input_shape": in_shape,
         "symbolic_dims": symbolic,
     }
-    return nb.finish(out.node, name=os.path.basename(path), meta=meta)
+    return nb.finish(out.node, name=os.path.basename(path), meta=meta,
+                     output_transforms=transforms)

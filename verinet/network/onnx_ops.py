@@ -9,7 +9,6 @@ operators become affine maps (``ctx.linear``), data movement becomes index maps
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -91,8 +90,14 @@ def _identity(ctx, node, inputs):
 def _cast(ctx, node, inputs):
     v = _only_var(ctx, inputs)
     to = attrs(node).get("to")
-    if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-        raise ctx.unsupported("a cast of network values to a non-float type")
+    # float32 <-> float64 casts are the identity under verinet's real-arithmetic semantics
+    # (the IR is float64; float32 rounding is ignored as everywhere else).  Narrower types
+    # round hard (float16: 11 significant bits) or are not real at all: refused.
+    if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+        name = onnx.TensorProto.DataType.Name(to) if to is not None else "?"
+        raise ctx.unsupported(f"a cast of network values to {name}, which rounds them "
+                              "(verinet reasons in real arithmetic on float32/float64 values); "
+                              "export the model in float32 without the cast")
     return [v]
 
 
@@ -501,6 +506,84 @@ def _relu(ctx, node, inputs):
     return [ctx.emit(node.output[0], lambda nm: ReluOp((v.node,), v.size), v.shape)]
 
 
+def _relu_of(ctx, v: Var, tag: str) -> Var:
+    return ctx.emit(ctx.node.output[0] + tag, lambda nm: ReluOp((v.node,), v.size), v.shape)
+
+
+@register("Abs")
+def _abs(ctx, node, inputs):
+    """``|x| = relu(x) + relu(-x)``, exact."""
+    v = _only_var(ctx, inputs)
+    pos = _relu_of(ctx, v, "/pos")
+    neg = _relu_of(ctx, _negate(ctx, v), "/neg")
+    return [ctx.emit(node.output[0], lambda nm: SumOp((pos.node, neg.node), v.size), v.shape)]
+
+
+def _clip_bound(ctx, x, what):
+    if x is None:
+        return None
+    c = np.asarray(_const(ctx, x, what), dtype=np.float64)
+    if c.size != 1:
+        raise ctx.unsupported(f"a non-scalar Clip {what}")
+    c = float(c.reshape(-1)[0])
+    if not np.isfinite(c):
+        if np.isinf(c) and (c < 0) == (what == "min"):
+            return None  # min = -inf or max = +inf: no bound on that side
+        raise ctx.unsupported(f"a Clip {what} of {c}")
+    return c
+
+
+def _clip_vals(ctx, v: Var, lo: float | None, hi: float | None) -> Var:
+    """``clip(x, lo, hi)`` from ReLUs: ``lo + relu(x - lo) - relu(x - hi)`` and its halves."""
+    if lo is not None and hi is not None and lo > hi:
+        raise ctx.unsupported(f"Clip with min {lo} > max {hi}")
+    if lo is None and hi is None:
+        return v
+    if lo is not None and hi is not None and lo == hi:
+        return ctx.linear(v, lambda x: 0.0 * x, lo, label="Clip")
+    parts = []
+    if lo is not None:  # max(x, lo) = lo + relu(x - lo)
+        parts.append(_relu_of(ctx, ctx.linear(v, lambda x: x, -lo, label="Clip"), "/lo"))
+    else:  # min(x, hi) = x - relu(x - hi)
+        parts.append(v)
+    if hi is not None:
+        r = _relu_of(ctx, ctx.linear(v, lambda x: x, -hi, label="Clip"), "/hi")
+        parts.append(_negate(ctx, r))
+    s = ctx.emit(ctx.node.output[0] + "/sum", lambda nm: SumOp(tuple(p.node for p in parts),
+                                                               v.size), v.shape)
+    return ctx.linear(s, lambda x: x, 0.0 if lo is None else lo, label="Clip")
+
+
+@register("Clip")
+def _clip(ctx, node, inputs):
+    v = inputs[0]
+    if not isinstance(v, Var):
+        raise ctx.unsupported("input 0 must carry the network's values")
+    if ctx.opset < 11:
+        a = attrs(node)
+        lo, hi = a.get("min"), a.get("max")
+        lo = None if lo is None else float(lo)
+        hi = None if hi is None else float(hi)
+    else:
+        lo = _clip_bound(ctx, inputs[1] if len(inputs) > 1 else None, "min")
+        hi = _clip_bound(ctx, inputs[2] if len(inputs) > 2 else None, "max")
+    return [_clip_vals(ctx, v, lo, hi)]
+
+
+@register("Max", "Min")
+def _maxmin(ctx, node, inputs):
+    """``max(x, c)`` / ``min(x, c)`` with one scalar constant ``c``: a one-sided Clip."""
+    vals = [x for x in inputs if x is not None]
+    vars_ = [x for x in vals if isinstance(x, Var)]
+    consts = [x for x in vals if not isinstance(x, Var)]
+    if len(vars_) != 1 or len(consts) != 1 or np.asarray(consts[0]).size != 1:
+        raise ctx.unsupported(f"{node.op_type} is supported only of one network value and "
+                              "one scalar constant")
+    c = float(np.asarray(consts[0], dtype=np.float64).reshape(-1)[0])
+    lo, hi = (c, None) if node.op_type == "Max" else (None, c)
+    return [_clip_vals(ctx, vars_[0], lo, hi)]
+
+
 @register("LeakyRelu")
 def _leaky(ctx, node, inputs):
     v = _only_var(ctx, inputs)
@@ -571,13 +654,17 @@ def _gap(ctx, node, inputs):
 
 @register("Softmax", "LogSoftmax")
 def _softmax(ctx, node, inputs):
+    """Dropped, and recorded: the network computes the logits (see ``output_transform``)."""
+    from .output_transform import OutputTransform, softmax_groups
+
     v = _only_var(ctx, inputs)
-    if node.output[0] not in ctx.graph_outputs:
-        raise ctx.unsupported("Softmax is supported only as the final operation")
+    r = len(v.shape)
+    coerced = ctx.opset < 13
+    axis = _axis(attrs(node).get("axis", 1 if coerced else -1), r)
     label = node.name or node.output[0]
-    warnings.warn(f'{ctx.path}: dropped the final {node.op_type} node "{label}"; it '
-                  "preserves the order of the classes, so properties comparing outputs are "
-                  "unaffected, but output values are now the logits", stacklevel=2)
+    t = OutputTransform(label, node.op_type, axis, tuple(v.shape), coerced,
+                        softmax_groups(tuple(v.shape), axis, coerced))
+    ctx.softmaxed[node.output[0]] = ctx.softmaxed.get(node.input[0], ()) + (t,)
     return [v]
 
 
