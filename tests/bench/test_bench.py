@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 
 from verinet import cli
 from verinet.bench import report, runner
+from verinet.config import AttackConfig, SearchConfig, VerifierConfig
 
 SAT = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n" \
       "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= Y_0 0.5))\n"
@@ -86,11 +87,15 @@ def test_run_kill_resume_rerun(tmp_path: Path, quick: None,
     assert sorted(r["vnnlib"] for r in _rows(out)) == ["sat.vnnlib", "slow.vnnlib",
                                                        "unsat.vnnlib"]
 
-    # --rerun computes everything again (the slow one filtered out to stay quick)
-    assert cli.main([*argv, "--rerun", "--filter", "sat"]) == cli.EXIT_OK
+    # --rerun --filter runs the matching instances again and keeps every other row
+    slow_row = next(r for r in _rows(out) if r["vnnlib"] == "slow.vnnlib")
+    assert cli.main([*argv, "--rerun", "--filter", " sat"]) == cli.EXIT_OK
     text = capsys.readouterr().out
     assert "resuming" not in text
-    assert sorted(r["vnnlib"] for r in _rows(out)) == ["sat.vnnlib", "unsat.vnnlib"]
+    assert "sat.vnnlib: sat" in text and "unsat.vnnlib" not in text.split("# verinet")[0]
+    rows = _rows(out)
+    assert sorted(r["vnnlib"] for r in rows) == ["sat.vnnlib", "slow.vnnlib", "unsat.vnnlib"]
+    assert next(r for r in rows if r["vnnlib"] == "slow.vnnlib") == slow_row
 
 
 def test_wrong_answer_exit_code_and_summary(tmp_path: Path,
@@ -135,8 +140,22 @@ def test_helpers(tmp_path: Path) -> None:
     assert report.verdict("sat", "unsat") == "WRONG"
     assert report.verdict("unsat", None) == "no-expectation"
     assert report.verdict("timeout", "sat") == "undecided"
-    assert runner.instance_key("a", "b", 30) == runner.instance_key("a", "b", 30.0)
-    assert runner.instance_key("a", "b", 30) != runner.instance_key("a", "b", 31)
+    cfg, env = VerifierConfig(), runner.environment()
+
+    def key(onnx: str = "a", vnnlib: str = "b", t: float = 30, c: VerifierConfig = cfg,
+            e: dict = env) -> str:
+        return runner.instance_key(runner.key_fields(onnx, vnnlib, t, c, "p.vnnlib", e))
+
+    assert key(t=30) == key(t=30.0) == key()
+    assert len({key(), key(t=31), key(onnx="c"), key(vnnlib="c"),
+                key(c=VerifierConfig(seed=1)),
+                key(c=VerifierConfig(search=SearchConfig(strategy="relu"))),
+                key(c=VerifierConfig(attack=AttackConfig(enabled=False))),
+                key(e={**env, "verinet": "9.9"}), key(e={**env, "source_sha256": "0"})}) == 9
+    assert runner.results_name("n/a b.onnx", "../p;1.vnnlib") == \
+        runner.results_name("n/a b.onnx", "../p;1.vnnlib")
+    assert runner.results_name("a.onnx", "p.vnnlib") != runner.results_name("a", "p.vnnlib")
+    assert "/" not in runner.results_name("n/a b.onnx", "../p;1.vnnlib")
     d = _folder(tmp_path)
     assert [i.vnnlib for i in runner.read_instances(d, "un|slow", 5.0)] == ["unsat.vnnlib",
                                                                           "slow.vnnlib"]
