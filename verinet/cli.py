@@ -55,13 +55,13 @@ __all__ = [
     "EXIT_BAD_MODEL",
     "EXIT_BAD_PROPERTY",
     "EXIT_BAD_INPUT",
+    "EXIT_IO",
     "EXIT_VIOLATED",
     "EXIT_UNKNOWN",
     "EXIT_CEX_INVALID",
     "EXIT_NO_CEX",
     "EXIT_INTERRUPTED",
     "EXIT_BENCH_WRONG",
-    "EXIT_IO",
 ]
 
 # ------------------------------------------------------------------ exit codes
@@ -724,30 +724,53 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="override every instance's timeout (seconds, loading included)")
     p.add_argument("--filter", default="", metavar="REGEX",
-                   help="run only the instances whose 'onnx vnnlib' matches REGEX")
+                   help="select only the instances whose 'onnx vnnlib' matches REGEX (searched); "
+                        "the rows of the others in OUT/results.jsonl are kept untouched")
     p.add_argument("--out", default="bench-out", metavar="DIR",
-                   help="where results.jsonl and summary.md go (default: ./bench-out)")
+                   help="the folder (created if missing) for results.jsonl, summary.md and "
+                        "results/ with one VNN-COMP results file per instance "
+                        "(default: ./bench-out)")
     p.add_argument("--rerun", action="store_true",
-                   help="delete OUT/results.jsonl first and run every instance again "
-                        "(default: resume, skipping instances already recorded)")
+                   help="run every selected instance again, even when OUT/results.jsonl holds "
+                        "an answer for the same content; with --filter only the matching ones, "
+                        "and every other row is kept (default: reuse a row when its key, the "
+                        "hashes of the model and property bytes, the timeout, the verinet and "
+                        "library versions and all settings, matches)")
+    p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
+                   help="search engine, as for verify (default: auto)")
+    p.add_argument("--no-attack", action="store_true",
+                   help="skip the falsification pass before the search")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed, mixed with each instance's own (default: 0)")
 
 
 @command("bench", help="run a VNN-COMP benchmark folder (resumable), or compare two runs",
          arguments=_bench_arguments,
          description="Run every instance of a VNN-COMP benchmark folder, each in its own "
-                     "process killed 5 s after its timeout, and append one JSON line per "
-                     "finished instance to OUT/results.jsonl; a rerun resumes, skipping the "
-                     "instances already there. Prints a summary (counts, times, VNN-COMP "
-                     "score, wrong answers first) and writes it to OUT/summary.md. Exit 0, "
-                     "or 11 when an answer contradicts expected.csv. "
+                     "process killed 5 s after its timeout. Each finished instance gets its "
+                     "VNN-COMP results file OUT/results/<id>.txt (as verify --results-file "
+                     "writes it; 'verinet check-cex MODEL PROP FILE' replays a sat) and one "
+                     "JSON line in OUT/results.jsonl naming that file. A rerun resumes: a row "
+                     "is reused only when its key (content hashes, timeout, versions, "
+                     "settings) matches, otherwise the instance runs again and its row is "
+                     "replaced. Prints a summary (counts, times, VNN-COMP score, wrong answers "
+                     "first) and writes it to OUT/summary.md. An instance whose files cannot "
+                     "be read is an error row and the run goes on. Exit 0; 11 when an answer "
+                     "contradicts expected.csv; 6 when an output could not be written (OUT "
+                     "unusable: before any work; a failed write during the run: at the end, "
+                     "after printing every answer). "
                      "'verinet bench compare RUN_A RUN_B' prints two runs (results.jsonl "
                      "files or their folders) side by side.",
          epilog="examples:\n"
                 "  verinet bench benchmarks/demo --jobs 2 --out bench-out\n"
                 "  verinet bench path/to/acasxu --filter 'prop_[12]' --timeout 30\n"
+                "  verinet bench path/to/acasxu --filter 'prop_3' --rerun\n"
                 "  verinet bench compare bench-old bench-out/results.jsonl")
 def _bench(args: argparse.Namespace) -> int:
+    import json
+
     from .bench import report, runner
+    from .config import AttackConfig, SearchConfig, VerifierConfig
 
     paths = list(args.paths)
     if paths and paths[0] == "compare":
@@ -761,16 +784,39 @@ def _bench(args: argparse.Namespace) -> int:
         raise InputError(f"bench takes one benchmark folder, got {len(paths)}: {paths}")
     folder = Path(paths[0]) if paths else runner.default_dir()
     if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
+        raise InputError(f"{folder}: not a folder; DIR must be a VNN-COMP benchmark folder "
+                         "(instances.csv: onnx,vnnlib,timeout per line)")
     out = Path(args.out)
-    rows, reused = runner.run_bench(folder, out, jobs=args.jobs, pattern=args.filter,
-                                    timeout=args.timeout, rerun=args.rerun)
+    config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
+                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
+    try:
+        run = runner.run_bench(folder, out, jobs=args.jobs, pattern=args.filter,
+                               timeout=args.timeout, rerun=args.rerun, config=config)
+    except runner.BenchIOError as exc:
+        _error(str(exc))
+        return EXIT_IO
+    rows, reused = run.rows, run.reused
     note = (f"Folder `{folder}`, {len(rows)} instance(s)"
             + (f", {reused} reused from an earlier run" if reused else "")
             + (f", filter `{args.filter}`" if args.filter else "")
             + (f", timeout {args.timeout:g} s" if args.timeout is not None else "") + ".")
     text = report.summary_markdown(rows, title=f"verinet bench: {folder.name}", note=note)
-    (out / runner.SUMMARY_FILE).write_text(text, encoding="utf-8")
+    io_errors = list(run.io_errors)
+    summary = out / runner.SUMMARY_FILE
+    try:
+        summary.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        io_errors.append(f"{summary}: cannot write the summary ({exc.strerror or exc})")
     print(text, end="")
-    print(f"results: {out / runner.RESULTS_FILE}; summary: {out / runner.SUMMARY_FILE}")
-    return EXIT_BENCH_WRONG if any(r.get("verdict") == "WRONG" for r in rows) else EXIT_OK
+    if run.unsaved:
+        print(f"\nrows not written to {out / runner.RESULTS_FILE} ({len(run.unsaved)}), "
+              "one JSON line each:")
+        for row in run.unsaved:
+            print(json.dumps(row))
+    print(f"results: {out / runner.RESULTS_FILE}; results files: "
+          f"{out / runner.RESULTS_DIR}; summary: {summary}")
+    for message in io_errors:
+        _error(message)
+    if any(r.get("verdict") == "WRONG" for r in rows):
+        return EXIT_BENCH_WRONG
+    return EXIT_IO if io_errors else EXIT_OK

@@ -113,8 +113,8 @@ def test_public_verify_callable_after_submodule_import():
     import sys
 
     code = ("import verinet.verify, verinet\n"
-            "net = verinet.load(%r)\nprop = verinet.read_vnnlib(%r)\n"
-            "print(verinet.verify(net, prop, timeout=30).status.value)" % (MODEL, PROP))
+            f"net = verinet.load({MODEL!r})\nprop = verinet.read_vnnlib({PROP!r})\n"
+            "print(verinet.verify(net, prop, timeout=30).status.value)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr

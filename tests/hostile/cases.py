@@ -358,8 +358,72 @@ def _bench_cases() -> list[Case]:
     return cases
 
 
+def _structure_cases() -> list[Case]:
+    from onnx import helper, numpy_helper
+
+    p2 = _prop([(0.0, 1.0), (0.0, 1.0)], 2, "(>= Y_0 2.0)")
+    custom = M.model([helper.make_node("Frobnicate", ["X"], ["Y"], name="frob",
+                                       domain="com.example")], [], [1, 2], [1, 2])
+    ifnode = M.model([helper.make_node("Relu", ["X"], ["Y"], name="relu")], [], [1, 2], [1, 2])
+    mismatch = M.model([helper.make_node("Gemm", ["X", "W"], ["Y"], name="bad_gemm",
+                                         transB=1)],
+                       [numpy_helper.from_array(np.ones((2, 3), np.float32), "W")], [1, 2],
+                       [1, 2])
+    const_out = M.model([helper.make_node("Constant", [], ["Y"], name="const",
+                                          value=numpy_helper.from_array(
+                                              np.ones((1, 2), np.float32)))], [], [1, 2], [1, 2])
+    square = M.model([helper.make_node("Mul", ["X", "X"], ["Y"], name="square")], [], [1, 2],
+                     [1, 2])
+    int_in = M.model([helper.make_node("Cast", ["X"], ["Y"], name="to_float",
+                                       to=TensorProto.FLOAT)], [], [1, 2], [1, 2],
+                     in_type=TensorProto.INT64)
+    no_opset = M.model([helper.make_node("Relu", ["X"], ["Y"], name="relu")], [], [1, 2],
+                       [1, 2])
+    del no_opset.opset_import[:]
+    symbolic = M.model([helper.make_node("Relu", ["X"], ["Y"], name="relu")], [], ["N", 2],
+                       ["N", 2])
+    cycle = M.model([helper.make_node("Relu", ["X", "Z"], ["Y"], name="a"),
+                     helper.make_node("Relu", ["Y"], ["Z"], name="b")], [], [1, 2], [1, 2])
+    del ifnode
+    eval_argv = ("eval", "{d}/m.onnx", "--input")
+    ident2 = _onnx(M.identity(2))
+    cases = [
+        _case("custom-domain", custom, p2, REFUSE_MODEL, words=(r"frob", r"com\.example")),
+        _case("gemm-shape-mismatch", mismatch, p2, REFUSE_MODEL, words=(r"bad_gemm",)),
+        _case("constant-output", const_out, p2, REFUSE_MODEL, words=(r'"Y"',)),
+        _case("product-of-inputs", square, p2, REFUSE_MODEL, words=(r"square",)),
+        _case("integer-input", int_in, p2, REFUSE_MODEL, words=(r"INT64",)),
+        _case("no-opset", no_opset, p2, REFUSE_MODEL, words=(r"opset",)),
+        _case("symbolic-batch", symbolic, _prop([(0.0, 1.0), (-1.0, 0.0)], 2,
+                                                "(>= (+ Y_0 Y_1) 1.5)"), ANSWER, "unsat"),
+        _case("graph-cycle", cycle, p2, REFUSE_MODEL, words=(r"cycle",)),
+        _case("eval-wrong-size", ident2, None, {5}, words=(r"input|values",),
+              argv=eval_argv + ("1,2,3",)),
+        _case("eval-nan-input", ident2, None, {5}, words=(r"finite",), argv=eval_argv + ("nan,1",)),
+        _case("eval-huge-input", ident2, None, {5}, words=(r"finite",),
+              argv=eval_argv + ("1e400,1",)),
+        _case("eps-nan", ident2, None, {5}, words=(r"eps",),
+              argv=("verify", "{d}/m.onnx", "--eps", "nan", "--input", "0,0")),
+        _case("eps-inf", ident2, None, {5}, words=(r"eps",),
+              argv=("verify", "{d}/m.onnx", "--eps", "inf", "--input", "0,0")),
+        _case("label-out-of-range", ident2, None, {5}, words=(r"label",),
+              argv=("verify", "{d}/m.onnx", "--eps", "0.1", "--input", "0,0", "--label", "7")),
+        _case("domain-inverted", ident2, None, {5}, words=(r"lower|upper",),
+              argv=("verify", "{d}/m.onnx", "--eps", "0.1", "--input", "0,0", "--lower", "1",
+                    "--upper", "0")),
+    ]
+    for name, text in (("garbage", b"hello world"), ("sat-no-values", b"sat\n"),
+                       ("sat-nan", b"sat\n((X_0 nan)\n(X_1 0.5))\n"),
+                       ("sat-short", b"sat\n((X_0 0.5))\n"), ("binary", bytes(range(256)))):
+        cases.append(Case(f"check-cex-{name}", {"m.onnx": ident2, "p.vnnlib": p2, "r.txt": text},
+                          ("check-cex", "{d}/m.onnx", "{d}/p.vnnlib", "{d}/r.txt"),
+                          frozenset({5, 20}), words=(r"r\.txt|counterexample",)))
+    return cases
+
+
 CASES: list[Case] = (_softmax_cases() + _import_cases() + _file_cases() + _property_cases()
-                     + _budget_cases() + _output_cases() + _bench_cases())
+                     + _budget_cases() + _output_cases() + _bench_cases()
+                     + _structure_cases())
 
 
 # ---------------------------------------------------------------------------- running

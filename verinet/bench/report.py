@@ -15,8 +15,8 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["verdict", "score", "summarize", "summary_markdown", "load_results", "compare_text",
-           "SCORE_CORRECT", "SCORE_WRONG"]
+__all__ = ["verdict", "score", "summarize", "summary_markdown", "read_rows", "load_results",
+           "compare_text", "SCORE_CORRECT", "SCORE_WRONG"]
 
 SCORE_CORRECT = 10  #: VNN-COMP points for a correct ``sat`` / ``unsat`` answer
 SCORE_WRONG = -150  #: VNN-COMP points for a wrong one
@@ -102,27 +102,70 @@ def summary_markdown(rows: Sequence[Row], title: str = "verinet bench", note: st
     return "\n".join(lines) + "\n"
 
 
+def _is_row(row: Any) -> bool:
+    """A result row: a dict with string ``onnx``, ``vnnlib``, ``status`` and, when present,
+    a numeric ``time``."""
+    if not isinstance(row, dict):
+        return False
+    if not all(isinstance(row.get(k), str) for k in ("onnx", "vnnlib", "status")):
+        return False
+    t = row.get("time")
+    return t is None or (isinstance(t, (int, float)) and not isinstance(t, bool))
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The result rows of the JSON-lines file ``path``, in file order; a line that is not a
+    row (such as a last line cut short by a kill) is skipped.
+
+    Raises:
+        InputError: ``path`` cannot be read or is not a text file (the message names it).
+    """
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    row = json.loads(line)
+                except (json.JSONDecodeError, RecursionError):
+                    continue
+                if _is_row(row):
+                    rows.append(row)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a results file of verinet bench (binary data, not "
+                         "JSON lines)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    return rows
+
+
 def load_results(path: str | Path) -> list[Row]:
-    """The rows of a ``results.jsonl`` file, or of ``DIR/results.jsonl``; a malformed line
-    (such as a last line cut short by a kill) is skipped."""
+    """The rows of a ``results.jsonl`` file, or of ``DIR/results.jsonl``, the last row of each
+    ``(onnx, vnnlib)`` pair; a malformed line (such as a last line cut short by a kill) is
+    skipped.
+
+    Raises:
+        InputError: naming the file, when it is missing, unreadable, binary, or holds no
+        result row at all (empty, or JSON of another kind).
+    """
     p = Path(path)
     if p.is_dir():
+        if not (p / "results.jsonl").exists():
+            raise InputError(f"{p}: a folder without a results.jsonl; pass a results.jsonl "
+                             "file or the --out folder of a bench run")
         p = p / "results.jsonl"
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"{p}: no such results file (expected a results.jsonl or its folder)")
-    rows = []
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "onnx" in row and "vnnlib" in row and "status" in row:
-                rows.append(row)
-    return rows
+    if not p.is_file():
+        raise InputError(f"{p}: not a regular file (expected a results.jsonl or its folder)")
+    rows = read_rows(p)
+    if not rows:
+        raise InputError(f"{p}: not a results file of verinet bench (no line is a JSON row "
+                         "with onnx, vnnlib and status)")
+    last = {(r["onnx"], r["vnnlib"]): r for r in rows}
+    return list(last.values())
 
 
 def _fmt_time(t: Any) -> str:
