@@ -271,3 +271,31 @@ def test_deadline_is_honoured(budget):
     took = time.monotonic() - t0
     assert out.status == "timeout"
     assert took < budget + 1.0, f"returned {took - budget:.2f} s after the deadline"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_z3_exits_130_without_an_answer(tmp_path, benchmarks_dir) -> None:
+    """SIGINT while z3 works: exit 130 promptly, no results file (z3 used to swallow it
+    and answer ``unknown``, exit 20)."""
+    import signal
+    import subprocess
+
+    acas = benchmarks_dir / "acasxu"
+    if not (acas / "prop_3.vnnlib").exists():
+        pytest.skip("ACAS Xu benchmark data not available")
+    res = tmp_path / "res.txt"
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen([sys.executable, "-m", "verinet", "verify",
+                          str(acas / "ACASXU_run2a_1_1_batch_2000.onnx"), "--vnnlib",
+                          str(acas / "prop_3.vnnlib"), "--strategy", "smt", "--no-attack",
+                          "--timeout", "60", "--results-file", str(res)],
+                         cwd=root, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=30)
+    err = p.stderr.read()
+    p.stderr.close()
+    assert rc == 130, err
+    assert time.monotonic() - t < 5.0
+    assert not res.exists()

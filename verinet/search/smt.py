@@ -72,9 +72,12 @@ runs wherever it comes from; so the one possible disagreement inside verinet is 
 rounding-level ``sat`` next to z3's ``unsat``, never a wrong ``unsat`` with a margin.
 
 Time: the solver's ``timeout`` is set from the time left before ``deadline``
-(``time.monotonic()`` based), a timer thread interrupts the z3 context 0.25 s after the
-deadline (z3 does not poll its timeout everywhere, e.g. in preprocessing), and encoding
-stops at the deadline.  Each solve uses a fresh solver: ``push`` would make z3
+(``time.monotonic()`` based) right before ``check``; ``check`` runs in a worker thread
+while the calling thread waits in 20 ms steps and interrupts the z3 context 0.05 s after
+the deadline (z3 does not poll its timeout everywhere, e.g. in preprocessing), and
+encoding stops at the deadline.  Ctrl-C reaches the waiting thread as
+``KeyboardInterrupt``: z3 is interrupted and the interrupt re-raised (never answered as
+``unknown``).  Each solve uses a fresh solver: ``push`` would make z3
 preprocess the assertions outside ``check``, where neither limit applies (seconds on a
 3 x 40 network).  Measured overrun past the deadline: 0.1-0.4 s.
 ``stats.smt_calls`` counts solver checks, ``stats.time_smt`` their encoding and solving.
@@ -106,7 +109,7 @@ __all__ = ["SmtEncoding", "encode_case", "smt_decide", "smt_verify"]
 _U = 2.0 ** -53
 _TINY = 1e-300  # absolute widening: covers rounding in the subnormal range
 _NUDGE = (1e-12, 1e-9, 1e-6, 1e-4)  # relative margins tried when a solution does not confirm
-_GRACE = 0.25  # seconds past the deadline before the context is interrupted
+_GRACE = 0.05  # seconds past the deadline before the context is interrupted
 
 
 class _OutOfTime(Exception):
@@ -370,32 +373,64 @@ def _solve(enc: SmtEncoding, bad: z3.BoolRef, deadline: float, stats: Stats
     Returns ``("sat", x, "")`` with the model's input point, ``("unsat", None, "")``, or
     ``("timeout" | "unknown", None, reason)``.  A fresh solver is used each time: pushing
     a scope would make z3 preprocess the assertions outside ``check`` and its timeout.
+
+    ``check`` runs in a worker thread while this (the calling) thread waits in short
+    steps: past ``deadline + _GRACE`` it interrupts the context, and on Ctrl-C
+    (``KeyboardInterrupt`` here, or z3 reporting that it was cancelled without our
+    interrupt) it interrupts z3, waits for it and raises ``KeyboardInterrupt``.
     """
     left = deadline - time.monotonic()
     if left <= 0:
         return "timeout", None, ""
-    timer = threading.Timer(left + _GRACE, enc.ctx.interrupt)
-    timer.daemon = True
-    timer.start()
     stats.smt_calls += 1
+    solver = z3.Solver(ctx=enc.ctx)
+    solver.add(*enc.constraints)
+    solver.add(bad)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return "timeout", None, ""
+    solver.set("timeout", max(1, int(left * 1000)))
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["res"] = solver.check()
+        except z3.Z3Exception as exc:
+            box["exc"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    stopped = False  # whether we interrupted z3 for the deadline
+    worker.start()
     try:
-        solver = z3.Solver(ctx=enc.ctx)
-        solver.set("timeout", max(1, int(left * 1000)))
-        solver.add(*enc.constraints)
-        solver.add(bad)
-        res = solver.check()
+        while worker.is_alive():
+            worker.join(0.02)
+            if not stopped and time.monotonic() > deadline + _GRACE:
+                stopped = True
+                enc.ctx.interrupt()
+    except KeyboardInterrupt:
+        enc.ctx.interrupt()
+        worker.join()
+        raise
+    try:
+        res = box.get("res")
         if res == z3.sat:
             return "sat", _model_point(enc, solver.model()), ""
         if res == z3.unsat:
             return "unsat", None, ""
-        why = solver.reason_unknown()
-    except z3.Z3Exception as exc:  # interrupted outside check, e.g. reading the model
+        why = solver.reason_unknown() if res is not None else f"z3 failed: {box.get('exc')}"
+    except z3.Z3Exception as exc:  # e.g. reading the model
         why = f"z3 failed: {exc}"
-    finally:
-        timer.cancel()
+    if not stopped and _cancelled(why) and time.monotonic() < deadline - 0.1:
+        raise KeyboardInterrupt  # z3 caught a Ctrl-C itself and gave up
     if time.monotonic() >= deadline or "timeout" in why or "canceled" in why:
         return "timeout", None, ""
     return "unknown", None, f"z3 returned unknown ({why})"
+
+
+def _cancelled(why: str) -> bool:
+    """Whether z3's ``reason_unknown`` says it was stopped from outside."""
+    w = why.lower()
+    return "cancel" in w or "interrupt" in w
 
 
 def _model_point(enc: SmtEncoding, model: z3.ModelRef) -> np.ndarray:
