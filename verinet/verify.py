@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from .bounds import crown_bounds
 from .config import VerifierConfig
 from .counterexample import CexChecker
+from .deadline import DeadlineExceeded, until
 from .errors import InputError
 from .falsify import Effort, falsify
 from .network.ir import Network
@@ -91,34 +92,45 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
         stats.rejected = max(stats.rejected, checker.rejected)
         return Result(status, cex, time.monotonic() - t0, stats, reason)
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        rng = np.random.default_rng(config.seed)
-        if config.attack.enabled:
-            ta = time.monotonic()
-            budget = ta + config.attack.budget_share * (deadline - ta)
-            effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
-            cex = falsify(network, prop, checker, rng, budget, config.attack.strategies, stats,
-                          effort=effort)
-            stats.time_attack += time.monotonic() - ta
-            if cex is not None:
-                return done(Status.SAT, cex)
-        strategy = config.search.strategy
-        if strategy == "auto":
-            small = network.n_inputs <= config.search.input_split_max_dims
-            strategy = "input" if small else "relu"
-        stats.strategy = strategy
-        undecided = ""
-        for case in prop.cases:
-            out = _decide_case(strategy, network, case, checker, deadline, stats, config)
-            if out.status == "sat":
-                return done(Status.SAT, out.counterexample)
-            if out.status == "timeout":
-                return done(Status.TIMEOUT)
-            if out.status == "unknown":
-                undecided = out.reason or "undecided"
-        if undecided:
-            return done(Status.UNKNOWN, reason=undecided)
-        return done(Status.UNSAT)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), until(deadline):
+            return _run(network, prop, config, checker, stats, deadline, done)
+    except DeadlineExceeded:  # a long computation was cut off: no answer, never a proof
+        return done(Status.TIMEOUT)
+
+
+def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexChecker,
+         stats: Stats, deadline: float, done) -> Result:
+    """The attack, then the complete search case by case (see :func:`verify`)."""
+    rng = np.random.default_rng(config.seed)
+    if config.attack.enabled:
+        ta = time.monotonic()
+        budget = ta + config.attack.budget_share * (deadline - ta)
+        effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
+        cex = falsify(network, prop, checker, rng, budget, config.attack.strategies, stats,
+                      effort=effort)
+        stats.time_attack += time.monotonic() - ta
+        if cex is not None:
+            return done(Status.SAT, cex)
+    strategy = config.search.strategy
+    if strategy == "auto":
+        small = network.n_inputs <= config.search.input_split_max_dims
+        strategy = "input" if small else "relu"
+    stats.strategy = strategy
+    undecided = ""
+    for case in prop.cases:
+        if time.monotonic() > deadline:
+            return done(Status.TIMEOUT)
+        out = _decide_case(strategy, network, case, checker, deadline, stats, config)
+        if out.status == "sat":
+            return done(Status.SAT, out.counterexample)
+        if out.status == "timeout":
+            return done(Status.TIMEOUT)
+        if out.status == "unknown":
+            undecided = out.reason or "undecided"
+    if undecided:
+        return done(Status.UNKNOWN, reason=undecided)
+    return done(Status.UNSAT)
 
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import deadline
 from ..errors import InputError, UnsupportedOperatorError
 from ..network.ir import Network
 from ..network.ops import Affine, Input, MaxPool, Op, Relu
@@ -54,6 +55,7 @@ def _backsub(net: Network, target: str, L0: np.ndarray, boxes: Index, ctx: Ctx
         L = lam.pop(name, None)
         if L is None:
             continue
+        deadline.check()
         rule = BACKWARD_RULES.get(type(op))
         if rule is None:
             raise UnsupportedOperatorError(op.kind, name, "no back-substitution rule")
@@ -133,17 +135,27 @@ def _tighten(net: Network, name: str, m: int, lo: np.ndarray, hi: np.ndarray,
     lo, hi = lo.copy(), hi.copy()
     for K in np.unique(klass[klass > 0]).astype(int):
         for boxes in _chunks(np.nonzero(klass == K)[0], 2 * K, ctx.width):
-            idx = order[boxes, :K]  # (G, K)
             G = boxes.shape[0]
-            L0 = np.zeros((G, 2 * K, m))
-            gi, ki = np.arange(G)[:, None], np.arange(K)[None, :]
-            L0[gi, ki, idx] = 1.0
-            L0[gi, ki + K, idx] = -1.0
-            val, _, _ = _backsub(net, name, L0, boxes, ctx)
-            bi = boxes[:, None]
-            lo[bi, idx] = np.maximum(lo[bi, idx], val[:, :K])
-            hi[bi, idx] = np.minimum(hi[bi, idx], -val[:, K:])
+            # entries in row blocks, so that the (G, 2R, width) coefficient arrays stay
+            # within _ROW_BLOCK entries however wide the layer (memory stays bounded)
+            R = int(max(1, min(K, _ROW_BLOCK // max(1, 2 * G * ctx.width))))
+            for r0 in range(0, K, R):
+                idx = order[boxes, r0:min(K, r0 + R)]  # (G, k)
+                k = idx.shape[1]
+                L0 = np.zeros((G, 2 * k, m))
+                gi, ki = np.arange(G)[:, None], np.arange(k)[None, :]
+                L0[gi, ki, idx] = 1.0
+                L0[gi, ki + k, idx] = -1.0
+                val, _, _ = _backsub(net, name, L0, boxes, ctx)
+                bi = boxes[:, None]
+                lo[bi, idx] = np.maximum(lo[bi, idx], val[:, :k])
+                hi[bi, idx] = np.minimum(hi[bi, idx], -val[:, k:])
     return lo, hi
+
+
+_ROW_BLOCK = 1 << 23
+"""Entries of one back-substitution's coefficient array at most (64 MiB), unless a
+single row is larger."""
 
 
 _CHUNK = 1 << 18

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .. import deadline
 from ..network.ops import Affine, Concat, Matrix, MaxPool, Op, Relu, Sum
 from .interval import TINY, abs_weight, magnitude, matvec, pool_gather, slack
 
@@ -122,12 +123,27 @@ def bmv(L: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("gkm,gm->gk", L, v)
 
 
+#: Multiply-adds per block of :func:`lmul` between two deadline checks (~0.1 s).
+LMUL_BLOCK_WORK = 1e8
+
+
 def lmul(L: np.ndarray, W: Matrix) -> np.ndarray:
     """``L @ W`` for ``L`` ``(G, K, m)`` and ``W`` ``(m, n)`` (dense or sparse), one GEMM."""
     G, K, m = L.shape
     flat = L.reshape(G * K, m)
-    out = np.asarray((W.T @ flat.T).T) if sp.issparse(W) else flat @ W
-    return out.reshape(G, K, W.shape[1])
+    n = W.shape[1]
+    work = (W.nnz if sp.issparse(W) else m * n) or 1
+    step = max(1, int(LMUL_BLOCK_WORK // work))
+    if step >= flat.shape[0]:
+        out = np.asarray((W.T @ flat.T).T) if sp.issparse(W) else flat @ W
+        return out.reshape(G, K, n)
+    # large products in row blocks, so that the query's deadline is checked in between
+    out = np.empty((flat.shape[0], n))
+    for i in range(0, flat.shape[0], step):
+        deadline.check()
+        blk = flat[i:i + step]
+        out[i:i + step] = np.asarray((W.T @ blk.T).T) if sp.issparse(W) else blk @ W
+    return out.reshape(G, K, n)
 
 
 # ---------------------------------------------------------------- backward rules

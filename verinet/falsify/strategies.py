@@ -46,27 +46,62 @@ class Effort:
 Strategy = Callable[[Network, Case, np.random.Generator, float, Effort], np.ndarray]
 
 
+#: Candidates a sampling strategy keeps (the best by margin); the rest are dropped.
+KEEP = 64
+#: Seconds one chunk of forward passes should take, so that a deadline is missed by at
+#: most about this much even on networks where one pass is slow (large convolutions).
+CHUNK_SECONDS = 0.2
+
+
 def _ranked(network: Network, case: Case, pts: np.ndarray) -> np.ndarray:
     """``pts`` sorted by decreasing margin (deepest into the bad region first)."""
     marg = case_margin(case, pts, network.evaluate(pts))
     return pts[np.argsort(-marg, kind="stable")]
 
 
+def _sample_best(network: Network, case: Case, draw: Callable[[int], np.ndarray], total: int,
+                 deadline: float, first: np.ndarray | None = None) -> np.ndarray:
+    """Draw ``total`` points in chunks (``draw(m) -> (m, n_in)``), evaluate each chunk and
+    keep the :data:`KEEP` best by margin, best first; stops at ``deadline``.
+
+    The chunk starts small and grows while a chunk takes less than :data:`CHUNK_SECONDS`,
+    so memory stays bounded and a slow network cannot overrun the deadline by much.
+    """
+    best = np.zeros((0, case.box.n)) if first is None else np.asarray(first, float)
+    best_m = (np.zeros(0) if first is None
+              else case_margin(case, best, network.evaluate(best)))
+    chunk, done = 16, 0
+    while done < total and time.monotonic() < deadline:
+        m = min(chunk, total - done)
+        t0 = time.monotonic()
+        pts = draw(m)
+        marg = case_margin(case, pts, network.evaluate(pts))
+        done += m
+        best = np.concatenate([best, pts])
+        best_m = np.concatenate([best_m, marg])
+        if best.shape[0] > KEEP:
+            keep = np.argsort(-best_m, kind="stable")[:KEEP]
+            best, best_m = best[keep], best_m[keep]
+        if time.monotonic() - t0 < 0.5 * CHUNK_SECONDS:
+            chunk = min(chunk * 2, 65536)
+    return best[np.argsort(-best_m, kind="stable")]
+
+
 def uniform(network: Network, case: Case, rng: np.random.Generator, deadline: float,
             effort: Effort) -> np.ndarray:
-    """``effort.samples`` uniform points of the box, plus its centre."""
+    """``effort.samples`` uniform points of the box, plus its centre (the best kept)."""
     lo, hi = case.box.lower, case.box.upper
-    pts = lo + (hi - lo) * rng.random((effort.samples, lo.size))
-    pts = np.concatenate([pts, (0.5 * (lo + hi))[None]])
-    return _ranked(network, case, pts)
+    return _sample_best(network, case, lambda m: lo + (hi - lo) * rng.random((m, lo.size)),
+                        effort.samples, deadline, first=(0.5 * (lo + hi))[None])
 
 
 def corners(network: Network, case: Case, rng: np.random.Generator, deadline: float,
             effort: Effort) -> np.ndarray:
     """``effort.samples`` random vertices of the box (each coordinate at a bound)."""
     lo, hi = case.box.lower, case.box.upper
-    pick = rng.random((effort.samples, lo.size)) < 0.5
-    return _ranked(network, case, np.where(pick, hi, lo))
+    return _sample_best(network, case,
+                        lambda m: np.where(rng.random((m, lo.size)) < 0.5, hi, lo),
+                        effort.samples, deadline)
 
 
 def fgsm(network: Network, case: Case, rng: np.random.Generator, deadline: float,
@@ -121,7 +156,8 @@ def falsify(network: Network, prop: Property, checker: CexChecker, rng: np.rando
     For each (strategy, case), at most ``confirm_per_case`` of the best candidates whose
     float64 margin is ``>= 0`` go to ``checker.confirm``; a rejection is counted in
     ``stats.rejected``, every candidate in ``stats.candidates``.  The first strategy
-    always runs; later ones are skipped once ``deadline`` has passed.  Never returns
+    always runs on the first case; every other (strategy, case) is skipped once ``deadline``
+    has passed, and the strategies themselves stop there.  Never returns
     an unconfirmed point; ``None`` proves nothing.
 
     Raises:
@@ -136,8 +172,12 @@ def falsify(network: Network, prop: Property, checker: CexChecker, rng: np.rando
     for k, name in enumerate(strategies):
         if k > 0 and time.monotonic() > deadline:
             break
-        for case in prop.cases:
+        for ci, case in enumerate(prop.cases):
+            if (k > 0 or ci > 0) and time.monotonic() > deadline:
+                break
             pts = STRATEGIES[name](network, case, rng, deadline, effort)
+            if pts.shape[0] == 0:
+                continue
             assert pts.ndim == 2 and pts.shape[1] == case.box.n, (
                 f"strategy {name!r}: expected points (m, {case.box.n}), got {pts.shape}")
             stats.candidates += pts.shape[0]
