@@ -531,6 +531,10 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                         "ReLU splitting otherwise)")
     p.add_argument("--no-attack", action="store_true",
                    help="skip the falsification pass before the search")
+    p.add_argument("--strict-as-nonstrict", action="store_true",
+                   help="read the property's strict inequalities (<, >) as non-strict "
+                        "(<=, >=), the VNN-COMP convention; by default a counterexample "
+                        "must meet a strict inequality strictly. Said in the output")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _output_arguments(p, "status, time, counterexample, statistics", "")
 
@@ -558,12 +562,16 @@ def _verify(args: argparse.Namespace) -> int:
     _check_output_paths(args)
     network = _load_model(args.model)
     prop = _query_property(args, network)
+    note = ""
+    if args.strict_as_nonstrict and prop.has_strict:
+        prop = prop.non_strict()
+        note = "strict inequalities read as non-strict (VNN-COMP convention)"
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
     result = verify(network, prop, timeout=args.timeout, config=config, start=start)
     cex = result.counterexample
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), **({"note": note} if note else {})}))
     else:
         words = {Status.UNSAT: "unsat: verified, no input in the region reaches the bad outputs",
                  Status.SAT: "sat: violated, counterexample found and confirmed",
@@ -571,6 +579,8 @@ def _verify(args: argparse.Namespace) -> int:
                  Status.TIMEOUT: "timeout: no answer within the time budget",
                  Status.ERROR: "error"}
         print(f"{words[result.status]} ({result.time:.2f} s)")
+        if note:
+            print(f"note: {note}")
         if result.reason:
             print(f"reason: {result.reason}")
         if cex is not None:

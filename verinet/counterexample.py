@@ -38,7 +38,8 @@ __all__ = ["CexChecker", "Replay", "case_margin", "box_margin", "replay", "to_in
 
 
 def case_margin(case: Case, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per point, how deep ``y`` lies in the case's bad region (``>= 0``: inside).
+    """Per point, how deep ``y`` lies in the case's bad region (``>= 0``: inside; a strict
+    row counts only when met strictly, see :meth:`Conjunction.slack`).
 
     ``x (B, n_in)``, ``y (B, n_out)``; the box is not checked here.  ``+inf`` for a
     conjunction without rows (always bad), ``-inf`` for a case without conjunctions.
@@ -47,10 +48,7 @@ def case_margin(case: Case, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     for conj in case.bad:
         if conj.k == 0:
             return np.full(x.shape[0], np.inf)
-        lhs = y @ conj.A_out.T
-        if conj.A_in is not None:
-            lhs = lhs + x @ conj.A_in.T
-        best = np.maximum(best, (conj.b - lhs).min(axis=1))
+        best = np.maximum(best, conj.slack(x, y).min(axis=1))  # strict rows: > 0 needed
     return best
 
 

@@ -247,6 +247,13 @@ def _property_cases() -> list[Case]:
               "unsat"),
         _case("strict-identity-smt", ident1, _prop([(0.0, 1.0)], 1, "(< Y_0 X_0)"), ANSWER,
               "unsat", argv=_verify("--strategy", "smt")),
+        _case("strict-identity-relu", ident1, _prop([(0.0, 1.0)], 1, "(< Y_0 X_0)"), ANSWER,
+              "unsat", argv=_verify("--strategy", "relu")),
+        _case("strict-identity-input", M.identity(2),
+              _prop([(0.0, 1.0), (-1.0, 1.0)], 2, "(and (< Y_0 X_0) (<= Y_1 0.5))"), ANSWER,
+              "unsat", argv=_verify("--strategy", "input")),
+        _case("strict-input-bound", ident1, _prop([(0.0, 1.0)], 1, "(and (< X_0 1.0) "
+                                                   "(>= Y_0 1.0))"), ANSWER, "unsat"),
         _case("nonstrict-identity", ident1, _prop([(0.0, 1.0)], 1, "(<= Y_0 X_0)"), ANSWER,
               "sat"),
         _case("strict-bound-sat", ident1, _prop([(0.0, 1.0)], 1, "(> Y_0 0.5)"), ANSWER, "sat"),

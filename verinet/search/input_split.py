@@ -233,6 +233,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     if rows.n_conj == 0:
         return SplitOutcome("unsat")
     always_bad = np.array([c.k == 0 for c in case.bad])
+    strict_case = (Case(case.box, tuple(c.non_strict() for c in case.bad))
+                   if any(c.strict is not None for c in case.bad) else None)
     branch = BRANCHING[config.branching]
 
     def bound_raw(lo, hi):
@@ -308,6 +310,25 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             if cex is not None:
                 return SplitOutcome("sat", cex)
             stats.rejected += 1
+        if strict_case is not None and exact_box is not None:
+            # points on the boundary of a strict row: bounds cannot tell "touches" from
+            # "crosses", so such boxes go to the exact engine, which decides "<" as written
+            touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
+            decided = np.zeros(lo.shape[0], dtype=bool)
+            for i in np.unique(np.nonzero(touch)[0] % lo.shape[0]):
+                if time.monotonic() > deadline:
+                    return SplitOutcome("timeout")
+                out = exact_box(lo[i], hi[i])
+                if out.status == "sat":
+                    return out
+                decided[i] = out.status == "unsat"
+            if decided.any():
+                keep = ~decided
+                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
+                                           c[keep])
+                slack, open_conj = slack[keep], open_conj[keep]
+                if lo.shape[0] == 0:
+                    continue
         if solve_box is not None and config.box_solver_depth > 0:
             due = (depth > 0) & (depth % config.box_solver_depth == 0)
             done_box = np.zeros(lo.shape[0], dtype=bool)

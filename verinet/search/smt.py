@@ -347,7 +347,10 @@ def _bad_region(enc: SmtEncoding, case: Case, conj: Sequence[int], rel: float,
             rhs = Fraction(float(c.b[r]))
             if rel > 0 and scale is not None:
                 rhs -= Fraction(rel) * Fraction(float(scale[j][r]))
-            rows.append(lhs <= z3.RealVal(rhs, enc.ctx))
+            if c.strict is not None and c.strict[r]:  # exactly as written: <
+                rows.append(lhs < z3.RealVal(rhs, enc.ctx))
+            else:
+                rows.append(lhs <= z3.RealVal(rhs, enc.ctx))
         ors.append(z3.And(*rows) if rows else z3.BoolVal(True, enc.ctx))
     return z3.Or(*ors) if ors else z3.BoolVal(False, enc.ctx)
 

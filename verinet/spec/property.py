@@ -82,18 +82,24 @@ class Box:
 
 @dataclass(frozen=True, eq=False)
 class Conjunction:
-    """All ``k`` rows of ``A_in @ x + A_out @ y <= b`` hold (``k = 0`` is always true).
+    """All ``k`` rows of ``A_in @ x + A_out @ y <= b`` hold (``k = 0`` is always true);
+    a row marked in ``strict`` must hold strictly (``<``).
 
     Attributes:
         A_out: ``(k, n_out)`` output coefficients.
         b: ``(k,)`` right-hand sides.
         A_in: ``(k, n_in)`` input coefficients, or ``None`` when no row involves an input.
             An all-zero ``A_in`` is stored as ``None`` (the canonical form).
+        strict: ``(k,)`` booleans, rows that are strict inequalities (``<``), or ``None``
+            when none is (the canonical form of all-false).  A proof may read a strict
+            row as non-strict (that only enlarges the bad region, which is sound); a
+            counterexample must satisfy it strictly (:meth:`slack`).
     """
 
     A_out: np.ndarray
     b: np.ndarray
     A_in: np.ndarray | None = None
+    strict: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         a_out = _frozen(self.A_out, "Conjunction.A_out", 2)
@@ -109,9 +115,20 @@ class Conjunction:
                                  f"{b.shape[0]} entries")
             if not np.any(a_in):
                 a_in = None
+        strict = None
+        if self.strict is not None:
+            strict = np.array(self.strict, dtype=bool, copy=True).reshape(-1)
+            if strict.shape != b.shape:
+                raise InputError(f"Conjunction: strict has {strict.size} entries but b has "
+                                 f"{b.shape[0]}")
+            if not strict.any():
+                strict = None
+            else:
+                strict.flags.writeable = False
         object.__setattr__(self, "A_out", a_out)
         object.__setattr__(self, "b", b)
         object.__setattr__(self, "A_in", a_in)
+        object.__setattr__(self, "strict", strict)
 
     @property
     def k(self) -> int:
@@ -120,25 +137,41 @@ class Conjunction:
 
     def slack(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``b - (A_in x + A_out y)`` per point and row: ``(B, k)`` for ``x (B, n_in)``,
-        ``y (B, n_out)``.  Every entry ``>= 0`` means the conjunction holds."""
+        ``y (B, n_out)``.  Every entry ``>= 0`` means the conjunction holds.
+
+        A strict row holds only when its slack is positive: where it is ``<= 0`` the
+        entry is moved below zero by the smallest float (``0`` becomes ``-5e-324``), so
+        that ``>= 0`` stays the one test of "the row holds".
+        """
         lhs = y @ self.A_out.T
         if self.A_in is not None:
             lhs = lhs + x @ self.A_in.T
-        return self.b - lhs
+        s = self.b - lhs
+        if self.strict is not None:
+            s = np.where(self.strict & (s <= 0), np.nextafter(np.minimum(s, 0.0), -np.inf), s)
+        return s
+
+    def non_strict(self) -> Conjunction:
+        """The same rows with every strict inequality read as non-strict (its closure)."""
+        return Conjunction(self.A_out, self.b, self.A_in) if self.strict is not None else self
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Conjunction):
             return NotImplemented
         if (self.A_in is None) != (other.A_in is None):
             return False
+        if (self.strict is None) != (other.strict is None):
+            return False
         return bool(np.array_equal(self.A_out, other.A_out)
                     and np.array_equal(self.b, other.b)
-                    and (self.A_in is None or np.array_equal(self.A_in, other.A_in)))
+                    and (self.A_in is None or np.array_equal(self.A_in, other.A_in))
+                    and (self.strict is None or np.array_equal(self.strict, other.strict)))
 
     def __repr__(self) -> str:
         a_in = None if self.A_in is None else self.A_in.tolist()
+        strict = "" if self.strict is None else f", strict={self.strict.tolist()!r}"
         return (f"Conjunction(A_out={self.A_out.tolist()!r}, b={self.b.tolist()!r}, "
-                f"A_in={a_in!r})")
+                f"A_in={a_in!r}{strict})")
 
 
 @dataclass(frozen=True)
@@ -255,6 +288,18 @@ class Property:
                     val = conj.slack(x, y).min(axis=1)
                 best = np.where(inside, np.maximum(best, val), best)
         return best
+
+    @property
+    def has_strict(self) -> bool:
+        """Whether some row is a strict inequality."""
+        return any(c.strict is not None for case in self.cases for c in case.bad)
+
+    def non_strict(self) -> Property:
+        """The property with every strict inequality read as non-strict (the VNN-COMP
+        convention): its bad region is the closure of this one's."""
+        cases = tuple(Case(case.box, tuple(c.non_strict() for c in case.bad))
+                      for case in self.cases)
+        return Property(cases, self.n_inputs, self.n_outputs, name=self.name)
 
     def describe(self) -> str:
         """One line: sizes, number of boxes and conjunctions."""

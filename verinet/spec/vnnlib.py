@@ -12,8 +12,10 @@ Accepted language (everything else is a :class:`~verinet.errors.SpecParseError` 
 * ``(assert F)``; several asserts are conjoined.  ``F`` is built from ``and``, ``or`` (each
   with at least one argument, nested freely, input and output constraints mixed) and the
   comparisons ``<=``, ``>=``, ``<``, ``>``, ``=`` between two terms.  **Strict comparisons
-  are read as non-strict** (``<`` as ``<=``): the bad region is closed, which over-approximates
-  it by its boundary; ``=`` becomes two rows.
+  stay strict**: the row is marked in ``Conjunction.strict``, proofs read it as non-strict
+  (sound: that only adds the boundary to the bad region) and a counterexample must meet it
+  strictly; a strict bound on one input also bounds the (closed) box.  ``=`` becomes two
+  rows.  ``Property.non_strict()`` gives the VNN-COMP reading, ``<`` as ``<=``.
 * A term is a declared variable, a number in any decimal notation (``-1``, ``.5``,
   ``1e-3``, ``-6.0E+2``, ``+3``), or, as an extension, a linear combination built from
   ``+``, ``-`` (unary or n-ary) and ``*`` by a constant.
@@ -77,8 +79,9 @@ class _Atom:
 
 # A linear term: coefficients keyed by variable (X_i -> i, Y_j -> -1 - j) and a constant.
 _Term = tuple[dict[int, float], float]
-# A row ``sum(coef * var) <= b`` with the offset of the comparison that produced it.
-_Row = tuple[dict[int, float], float, int]
+# A row ``sum(coef * var) <= b`` (``< b`` when strict), with the offset of the comparison
+# that produced it.
+_Row = tuple[dict[int, float], float, int, bool]
 
 
 class _Reader:
@@ -229,10 +232,11 @@ class _Reader:
         if op in _COMPARE:
             self.arity(node, op, 2, 2)
             lhs, rhs = self.term(node.items[1]), self.term(node.items[2])
+            strict = op in ("<", ">")
             if op in ("<=", "<"):
-                return [[_row(lhs, rhs, node.pos)]]
+                return [[_row(lhs, rhs, node.pos, strict)]]
             if op in (">=", ">"):
-                return [[_row(rhs, lhs, node.pos)]]
+                return [[_row(rhs, lhs, node.pos, strict)]]
             return [[_row(lhs, rhs, node.pos), _row(rhs, lhs, node.pos)]]
         raise self.error(f"unknown operator {op!r}: expected and, or, <=, >=, <, >, =",
                          node.items[0].pos)
@@ -310,17 +314,16 @@ class _Reader:
         hi_v: list[float] = []
         general: list[_Row] = []
         for row in rows:
-            coefs, b, _ = row
+            coefs, b, _, strict = row
             if len(coefs) == 1:
                 ((key, a),) = coefs.items()
-                if key >= 0 and a == 1.0:
-                    hi_i.append(key)
-                    hi_v.append(b)
-                    continue
-                if key >= 0 and a == -1.0:
-                    lo_i.append(key)
-                    lo_v.append(-b)
-                    continue
+                if key >= 0 and a in (1.0, -1.0):
+                    (hi_i if a > 0 else lo_i).append(key)
+                    (hi_v if a > 0 else lo_v).append(b if a > 0 else -b)
+                    if not strict:
+                        continue
+                    # a strict bound: the closed box for proofs, and the strict row kept
+                    # so that a counterexample must meet it strictly
             general.append(row)
         lower = np.full(n_in, -np.inf)
         upper = np.full(n_in, np.inf)
@@ -340,11 +343,13 @@ class _Reader:
         k = len(general)
         a = np.zeros((k, n_in + n_out))
         b = np.empty(k)
-        for r, (coefs, rhs, _) in enumerate(general):
+        strict = np.zeros(k, dtype=bool)
+        for r, (coefs, rhs, _, st) in enumerate(general):
             b[r] = rhs
+            strict[r] = st
             for key, v in coefs.items():
                 a[r, key if key >= 0 else n_in - 1 - key] = v
-        return Box(lower, upper), Conjunction(a[:, n_in:], b, a[:, :n_in])
+        return Box(lower, upper), Conjunction(a[:, n_in:], b, a[:, :n_in], strict)
 
 
 def _linear(parts: list[tuple[float, _Term]]) -> _Term:
@@ -358,13 +363,14 @@ def _linear(parts: list[tuple[float, _Term]]) -> _Term:
     return coefs, const
 
 
-def _row(lhs: _Term, rhs: _Term, pos: int) -> _Row:
-    """The row ``lhs <= rhs`` as ``sum(coef * var) <= b`` (zero coefficients dropped)."""
+def _row(lhs: _Term, rhs: _Term, pos: int, strict: bool = False) -> _Row:
+    """The row ``lhs <= rhs`` (``<`` when ``strict``) as ``sum(coef * var) <= b`` (zero
+    coefficients dropped)."""
     coefs = dict(lhs[0])
     for key, v in rhs[0].items():
         coefs[key] = coefs.get(key, 0.0) - v
     coefs = {key: v for key, v in coefs.items() if v != 0.0}
-    return coefs, rhs[1] - lhs[1], pos
+    return coefs, rhs[1] - lhs[1], pos, strict
 
 
 def parse_vnnlib(text: str, path: str | None = None) -> Property:
@@ -390,21 +396,24 @@ def _num(v: float) -> str:
     return repr(float(v))
 
 
-def _row_text(a_in: np.ndarray | None, a_out: np.ndarray, b: float) -> str:
-    """One row ``a_in @ x + a_out @ y <= b`` as a comparison, in the simplest form."""
+def _row_text(a_in: np.ndarray | None, a_out: np.ndarray, b: float,
+              strict: bool = False) -> str:
+    """One row ``a_in @ x + a_out @ y <= b`` (``<`` when ``strict``) as a comparison, in
+    the simplest form."""
+    le, ge = ("<", ">") if strict else ("<=", ">=")
     items = [(int(i), float(v)) for i, v in enumerate(a_in) if v != 0.0] if a_in is not None \
         else []
     items += [(-1 - int(j), float(v)) for j, v in enumerate(a_out) if v != 0.0]
     if len(items) == 1 and abs(items[0][1]) == 1.0:
         key, v = items[0]
-        return f"(<= {_var(key)} {_num(b)})" if v > 0 else f"(>= {_var(key)} {_num(-b)})"
+        return f"({le} {_var(key)} {_num(b)})" if v > 0 else f"({ge} {_var(key)} {_num(-b)})"
     if len(items) == 2 and b == 0.0 and {items[0][1], items[1][1]} == {1.0, -1.0}:
         pos, neg = (items[0], items[1]) if items[0][1] > 0 else (items[1], items[0])
-        return f"(<= {_var(pos[0])} {_var(neg[0])})"
+        return f"({le} {_var(pos[0])} {_var(neg[0])})"
     if not items:
-        return f"(<= 0.0 {_num(b)})"
+        return f"({le} 0.0 {_num(b)})"
     terms = " ".join(f"(* {_num(v)} {_var(key)})" for key, v in items)
-    return f"(<= (+ {terms}) {_num(b)})"
+    return f"({le} (+ {terms}) {_num(b)})"
 
 
 def _conj_lines(box: Box, conj: Conjunction) -> list[str]:
@@ -414,7 +423,8 @@ def _conj_lines(box: Box, conj: Conjunction) -> list[str]:
         lines.append(f"(<= X_{i} {_num(hi)})")
     for r in range(conj.k):
         a_in = None if conj.A_in is None else conj.A_in[r]
-        lines.append(_row_text(a_in, conj.A_out[r], float(conj.b[r])))
+        strict = conj.strict is not None and bool(conj.strict[r])
+        lines.append(_row_text(a_in, conj.A_out[r], float(conj.b[r]), strict))
     return lines
 
 
