@@ -55,6 +55,11 @@ _SYMBOL = re.compile(r"[A-Za-z~!@$%^&*_+\-=<>.?/][A-Za-z0-9~!@$%^&*_+\-=<>.?/]*"
 _VARIABLE = re.compile(r"([XY])_(\d+)")
 _IGNORED = frozenset({"set-logic", "set-info", "set-option", "check-sat", "get-model", "exit"})
 _COMPARE = frozenset({"<=", ">=", "<", ">", "="})
+# Constructs of VNN-LIB 2.0 that 1.0 does not have.
+_V2_SIGN = re.compile(
+    r"\(\s*(?:vnnlib-version|declare-network|declare-input|declare-output|declare-hidden"
+    r"|declare-const\s+[^\s()]+\s+(?:float16|float32|float64|bfloat16|int\d+|uint\d+|bool)\b)"
+    r"|\b[A-Za-z_][A-Za-z0-9_]*\[[0-9,\s]*\]")
 
 
 class _List:
@@ -103,6 +108,18 @@ class _Reader:
     def error(self, message: str, pos: int) -> SpecParseError:
         return SpecParseError(message, self.path, *self.locate(pos))
 
+    def refuse_version_2(self) -> None:
+        """Refuse VNN-LIB 2.0 text by what it contains (a version line, network, input,
+        output or hidden declarations, typed tensors, indexed variables), naming the
+        first such construct, before it could be misread as 1.0."""
+        body = re.sub(r";[^\n]*", lambda m: " " * len(m.group()), self.text)
+        m = _V2_SIGN.search(body)
+        if m is not None:
+            raise self.error(
+                f"VNN-LIB 2.0 is not supported by this reader (found {m.group().strip()!r}); "
+                "write the property in VNN-LIB 1.0: (declare-const X_i Real) per input and "
+                "(declare-const Y_j Real) per output, with flat indices", m.start())
+
     # ------------------------------------------------------------------ syntax
     def parse_lists(self) -> list[_List | _Atom]:
         top: list[_List | _Atom] = []
@@ -135,6 +152,7 @@ class _Reader:
 
     # ------------------------------------------------------------------ commands
     def read(self) -> Property:
+        self.refuse_version_2()
         dnf: list[list[_Row]] = [[]]
         for node in self.parse_lists():
             if not isinstance(node, _List):
