@@ -539,6 +539,33 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     _output_arguments(p, "status, time, counterexample, statistics", "")
 
 
+def _load_within(args: argparse.Namespace, start: float) -> tuple[Any, Any] | None:
+    """MODEL and the query, read within the run's time budget; ``None`` when the budget
+    ran out while reading (a huge property), after printing and writing ``timeout``."""
+    import time
+
+    from .deadline import DeadlineExceeded, until
+    from .result import Result, Status
+
+    try:
+        with until(start + args.timeout):
+            network = _load_model(args.model)
+            return network, _query_property(args, network)
+    except DeadlineExceeded:
+        why = "the time budget ran out while reading the model and the property"
+        result = Result(Status.TIMEOUT, None, time.monotonic() - start, reason=why)
+        if getattr(args, "json", False):
+            import json
+
+            print(json.dumps(result.to_dict()))
+        else:
+            print(f"timeout: no answer within the time budget ({result.time:.2f} s)")
+            print(f"reason: {why}")
+        sys.stdout.flush()
+        _write_outputs_safely(args, result, None)
+        return None
+
+
 @command("verify", help="decide a VNN-LIB property or a robustness query",
          arguments=_verify_arguments,
          description="Decide whether some input in the property's region drives MODEL into "
@@ -560,8 +587,10 @@ def _verify(args: argparse.Namespace) -> int:
     start = time.monotonic()
     check_seconds(args.timeout)
     _check_output_paths(args)
-    network = _load_model(args.model)
-    prop = _query_property(args, network)
+    loaded = _load_within(args, start)
+    if loaded is None:
+        return EXIT_UNKNOWN
+    network, prop = loaded
     note = ""
     if args.strict_as_nonstrict and prop.has_strict:
         prop = prop.non_strict()
@@ -649,8 +678,10 @@ def _attack(args: argparse.Namespace) -> int:
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
     if not strategies:
         raise InputError("--strategies: give at least one strategy name")
-    network = _load_model(args.model)
-    prop = _query_property(args, network)
+    loaded = _load_within(args, start)
+    if loaded is None:
+        return EXIT_UNKNOWN
+    network, prop = loaded
     checker = CexChecker(network, prop)
     stats = Stats(strategy="attack")
     with threadpool_limits(limits=1, user_api="blas"):

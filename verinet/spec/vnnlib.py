@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import deadline
 from ..errors import SpecParseError
 from .property import Box, Case, Conjunction, Property
 
@@ -124,7 +125,9 @@ class _Reader:
     def parse_lists(self) -> list[_List | _Atom]:
         top: list[_List | _Atom] = []
         stack: list[_List] = []
-        for m in _TOKEN.finditer(self.text):
+        for count, m in enumerate(_TOKEN.finditer(self.text)):
+            if count & 4095 == 0:
+                deadline.check()  # a huge file read under a time budget (verify, attack)
             tok = m.group()
             c = tok[0]
             if c == ";":
@@ -311,7 +314,9 @@ class _Reader:
     # ------------------------------------------------------------------ DNF -> Property
     def build(self, dnf: list[list[_Row]], n_in: int, n_out: int) -> Property:
         groups: dict[bytes, tuple[Box, list[Conjunction]]] = {}
-        for conj in dnf:
+        for count, conj in enumerate(dnf):
+            if count & 255 == 0:
+                deadline.check()
             made = self.conjunction(conj, n_in, n_out)
             if made is None:
                 continue
