@@ -55,8 +55,11 @@ def _row_bounder(network: Network, case: Case):
             # exact bound of the input part; its rounding is covered by one ulp step
             lin = lower @ C_in_pos.T + upper @ C_in_neg.T
             err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(rows.C_in).T
-            lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps, -np.inf)
+            with np.errstate(over="ignore", invalid="ignore"):
+                lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps,
+                                  -np.inf)
             slopes = slopes + rows.C_in[None]
+        lb = np.where(np.isfinite(lb), lb, -np.inf)  # overflow proves nothing
         return lb, slopes, offset
 
     return bound

@@ -15,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from verinet.config import SearchConfig, VerifierConfig
+from verinet.counterexample import case_margin
 from verinet.network.onnx_import import from_model
 from verinet.result import Status
 from verinet.spec import parse_vnnlib
@@ -98,3 +99,108 @@ def test_exhausted_box_other_engines(strategy):
     r = verify(_irrelevant_input_net(), _prop(_EXHAUSTED_BOX, 1, "(>= (- Y_0 X_0) 1e-12)"),
                timeout=30, config=_config(strategy))
     assert r.status is Status.UNSAT, (r.status, r.reason)
+
+
+# ------------------------------------------------------------------ task: huge numbers
+
+def _identity():
+    return from_model(_dense([(np.eye(1), np.zeros(1))]))
+
+
+def _big32():
+    """float32 weights 1e38: every value is ~1e76, beyond HiGHS's limits but finite."""
+    return from_model(_dense([(np.full((2, 2), 1e38), np.zeros(2)),
+                              (np.full((1, 2), 1e38), np.zeros(1))]))
+
+
+def _big32_abs():
+    """``y = 1e38 relu(1e38 (x0 - x1)) + 1e38 relu(1e38 (x1 - x0))``: ~1e76 |x0 - x1|."""
+    return from_model(_dense([(np.array([[1e38, -1e38], [-1e38, 1e38]]), np.zeros(2)),
+                              (np.full((1, 2), 1e38), np.zeros(1))]))
+
+
+def _huge64():
+    """float64 weights 1e200: the output overflows to inf in float64."""
+    return from_model(_dense([(np.full((2, 2), 1e200), np.zeros(2)),
+                              (np.full((1, 2), 1e200), np.zeros(1))], dtype=np.float64))
+
+
+_UNIT2 = [(0.5, 1.0), (0.5, 1.0)]
+HUGE_CASES = {
+    "huge-box-unsat": (_identity, [(-1e300, 1e300)], "(>= (- Y_0 X_0) 1.0)", "unsat"),
+    "huge-box-sat": (_identity, [(-1e300, 1e300)], "(>= Y_0 0.0)", "sat"),
+    "float32-1e38": (_big32, _UNIT2, "(<= Y_0 0.0)", "unsat"),
+    "float32-1e38-lp": (_big32_abs, [(0.0, 1.0), (0.0, 1.0)],
+                        "(and (<= Y_0 0.0) (>= (- X_0 X_1) 0.5))", "unsat"),
+    "float32-1e38-sat": (_big32_abs, [(0.0, 1.0), (0.0, 1.0)],
+                         "(and (>= Y_0 1e70) (>= (- X_0 X_1) 0.5))", "sat"),
+    "float64-1e200": (_huge64, _UNIT2, "(<= Y_0 0.0)", "unsat"),
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("name", sorted(HUGE_CASES))
+def test_huge_numbers_never_give_a_wrong_answer_nor_an_error(name, strategy):
+    make, box, bad, truth = HUGE_CASES[name]
+    net, prop = make(), _prop(box, 1, bad)
+    with np.errstate(all="ignore"):
+        r = verify(net, prop, timeout=3, config=_config(strategy))
+    assert r.status in (Status.UNSAT, Status.SAT, Status.UNKNOWN, Status.TIMEOUT), r
+    if r.status is Status.UNSAT:
+        assert truth == "unsat", r
+    if r.status is Status.SAT:
+        assert truth == "sat", r
+        cex = r.counterexample
+        assert cex is not None and prop.cases[0].box.contains(cex.x).all()
+        y = net.evaluate(cex.x[None])
+        assert np.isfinite(y).all()
+        assert case_margin(prop.cases[0], cex.x[None], y)[0] >= 0
+
+
+def test_shrink_boxes_never_calls_a_box_empty_on_non_finite_linear_bounds():
+    from verinet.search.input_split import CaseRows, shrink_boxes
+    from verinet.spec.property import Box, Case, Conjunction
+
+    case = Case(Box(np.zeros(2), np.ones(2)),
+                [Conjunction(A_out=np.array([[1.0]]), b=np.array([0.0]))])
+    rows = CaseRows.of(case, 2, 1)
+    lo, hi = np.zeros((3, 2)), np.ones((3, 2))
+    A = np.array([[[np.nan, 1.0]], [[np.inf, 1.0]], [[1e308, 1e308]]])
+    c = np.array([[0.0], [0.0], [-1e308]])
+    with np.errstate(all="ignore"):
+        _, _, empty = shrink_boxes(lo, hi, A, c, rows, np.array([False]))
+    assert not empty.any()
+
+
+def test_overflowing_bounds_carry_no_information():
+    from verinet.bounds import crown_bounds
+    from verinet.bounds.interval import interval_bounds
+
+    net = _huge64()
+    with np.errstate(all="ignore"):
+        for b in (crown_bounds(net, np.full(2, 0.5), np.ones(2), np.array([[1.0]])),
+                  interval_bounds(net, np.full(2, 0.5), np.ones(2), np.array([[1.0]]))):
+            assert not np.isnan(b.out_lower).any() and not np.isnan(b.out_upper).any()
+            assert not (b.out_lower == np.inf).any() and not (b.out_upper == -np.inf).any()
+            assert not b.infeasible.any()
+
+
+def test_model_trouble_names_what_highs_refuses():
+    from verinet.lp import model_trouble
+
+    assert model_trouble(np.zeros(2), np.ones(2), np.eye(2)) == ""
+    assert "1e+20" in model_trouble(np.zeros(1), np.array([1e20]))
+    assert "finite" in model_trouble(np.zeros(1), np.array([np.inf]))
+    assert "coefficient" in model_trouble(np.zeros(1), np.ones(1), np.array([[1e38]]))
+
+
+def test_relu_split_without_exact_engine_answers_unknown_on_an_unusable_lp():
+    from verinet.counterexample import CexChecker
+    from verinet.result import Stats
+    from verinet.search.reluplex import relu_split
+
+    net = _identity()
+    prop = _prop([(-1e300, 1e300)], 1, "(>= (- Y_0 X_0) 1.0)")
+    out = relu_split(net, prop.cases[0], CexChecker(net, prop), time.monotonic() + 10, Stats(),
+                     VerifierConfig())
+    assert out.status == "unknown" and "LP not usable" in out.reason

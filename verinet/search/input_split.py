@@ -191,21 +191,26 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
             return lo, hi, np.zeros(B, dtype=bool)
         sel = rows.conj == j
         Aj, rhs0 = A[:, sel, :], rows.b[None, sel] - c[:, sel]  # A x <= rhs0
-        scale = (np.einsum("bkn,bn->bk", np.abs(Aj), xmax) + np.abs(c[:, sel])
-                 + np.abs(rows.b[None, sel]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = (np.einsum("bkn,bn->bk", np.abs(Aj), xmax) + np.abs(c[:, sel])
+                     + np.abs(rows.b[None, sel]))
         slack = 1e-10 * scale + 1e-300
+        # a row with a non-finite coefficient, offset or scale (overflow) gives nothing
+        usable = np.isfinite(Aj).all(axis=2) & np.isfinite(rhs0) & np.isfinite(slack)
         l, h = lo.copy(), hi.copy()
-        pos, neg = Aj > 0, Aj < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
+        pos, neg = (Aj > 0) & usable[:, :, None], (Aj < 0) & usable[:, :, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for _ in range(sweeps):
                 mins = np.minimum(Aj * l[:, None, :], Aj * h[:, None, :])  # (B, k, n)
                 rest = mins.sum(axis=2, keepdims=True) - mins
                 bound = (rhs0[:, :, None] - rest + slack[:, :, None]) / Aj
                 bound = bound + 1e-12 * np.abs(bound)  # the division, outward
-                up = np.where(pos, bound, np.inf).min(axis=1)
-                down = np.where(neg, bound - 2e-12 * np.abs(bound), -np.inf).max(axis=1)
-                l = np.maximum(l, down)
-                h = np.minimum(h, up)
+                # only finite derived bounds count (inf - inf, overflow: no information)
+                fin = np.isfinite(bound)
+                up = np.where(pos & fin, bound, np.inf).min(axis=1)
+                down = np.where(neg & fin, bound - 2e-12 * np.abs(bound), -np.inf).max(axis=1)
+                l = np.fmax(l, down)
+                h = np.fmin(h, up)
         ok = (l <= h).all(axis=1)
         new_lo = np.where(ok[:, None], np.minimum(new_lo, l), new_lo)
         new_hi = np.where(ok[:, None], np.maximum(new_hi, h), new_hi)
@@ -251,7 +256,14 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                  for i in range(0, lo.shape[0], config.batch)]
         stats.time_bounds += time.monotonic() - t0
         stats.boxes += lo.shape[0]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+        lb, A, c = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        # a non-finite bound (overflow) proves nothing; nor does a linear bound with a
+        # non-finite coefficient (it becomes ``0 x - inf``)
+        lb = np.where(np.isfinite(lb), lb, -np.inf)
+        bad = ~(np.isfinite(A).all(axis=2) & np.isfinite(c))
+        if bad.any():
+            A, c = np.where(bad[:, :, None], 0.0, A), np.where(bad, -np.inf, c)
+        return lb, A, c
 
     def bound(lo, hi, parent_lb=None):
         """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed.
@@ -286,6 +298,12 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
     lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
     stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0)] if not closed0[0] else []
+    if stack and exact_box is not None and not np.isfinite(lb0).all():
+        # the bounds overflow on the whole box (huge box or weights): splitting may never
+        # make them finite, so the exact engine gets the box first
+        out = exact_box(lo0[0], hi0[0])
+        if out.status in ("sat", "unsat"):
+            return out
     unknown_boxes = 0
     lookahead = n_in <= config.lookahead_max_dims
     per_box = 2 * min(n_in, config.lookahead_dims) if lookahead else 2
