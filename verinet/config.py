@@ -109,8 +109,10 @@ class SearchConfig:
     * ``depth_step``: input splitting explores depth-first down to this many splits, then
       defers deeper boxes until the rest of the tree is done, and raises the cap by as
       much again.
-    * ``min_width``: boxes narrower than this in every dimension are not split further
-      (they are handed to the exact engine instead).
+    * ``min_width``: input splitting never splits a dimension narrower than this; a box
+      with no dimension left to split (every input the property's rows depend on is
+      narrower, inputs they do not depend on are never split) is handed to the exact
+      engine instead.
     * ``exact_leaf_seconds``: time z3 gets for one box or ReLU-split leaf that the bounds
       and the LP cannot settle.
     """

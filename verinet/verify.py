@@ -56,11 +56,44 @@ def _row_bounder(network: Network, case: Case):
             # exact bound of the input part; its rounding is covered by one ulp step
             lin = lower @ C_in_pos.T + upper @ C_in_neg.T
             err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(rows.C_in).T
-            lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps, -np.inf)
+            with np.errstate(over="ignore", invalid="ignore"):
+                lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps,
+                                  -np.inf)
             slopes = slopes + rows.C_in[None]
+        lb = np.where(np.isfinite(lb), lb, -np.inf)  # overflow proves nothing
         return lb, slopes, offset
 
     return bound
+
+
+def _input_relevance(network: Network, case: Case) -> np.ndarray:
+    """``(n_in,)`` bool: inputs some row of ``case`` depends on structurally.
+
+    Input ``d`` is irrelevant when no path of nonzero weights leads from it to an output
+    that a row reads, and no row reads it directly; the rows are then constant in ``x_d``,
+    so splitting on it can never help.  One-hot dependence masks are pushed through the
+    operations (``|W|`` for affine maps; every other operation is monotone and keeps a
+    nonnegative mask nonnegative, with a zero output only where no input entry reaches it);
+    anything unclear (NaN, very many inputs) counts as relevant.
+    """
+    from .network.ops import Affine
+
+    n = network.n_inputs
+    rows = CaseRows.of(case, n, network.n_outputs)
+    if n > 2048:
+        return np.ones(n, dtype=bool)
+    vals: dict[str, np.ndarray] = {network.input_name: np.eye(n)}
+    with np.errstate(all="ignore"):
+        for name, op in network.plan[1:]:
+            xs = [vals[s] for s in op.inputs]
+            if isinstance(op, Affine):
+                out = np.asarray(abs(op.W) @ xs[0].T).T
+            else:
+                out = op.forward(*xs)
+            vals[name] = (np.asarray(out) != 0).astype(float)
+        dep = vals[network.output_name]  # (n_in, n_out)
+        reach = (np.abs(rows.C_out) @ dep.T) != 0  # (K, n_in)
+    return reach.any(axis=0) | (rows.C_in != 0).any(axis=0)
 
 
 def verify(network: Network, prop: Property, timeout: float = 60.0,
@@ -155,7 +188,8 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
 
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
-                           exact_box=exact_box, solve_box=solve_box)
+                           exact_box=exact_box, solve_box=solve_box,
+                           relevant=_input_relevance(network, case))
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""

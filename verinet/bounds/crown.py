@@ -113,6 +113,12 @@ def _alpha_for(alpha: Alpha, name: str) -> np.ndarray | float | str:
     return float(alpha)
 
 
+def _no_overflow(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds with every non-finite entry (overflow: inf, or NaN from inf - inf) replaced by
+    "no information" (``-inf`` below, ``inf`` above), so that no proof rests on one."""
+    return np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+
+
 def _tighten(net: Network, name: str, m: int, lo: np.ndarray, hi: np.ndarray,
              skip_inactive: bool, fixed: dict[str, np.ndarray], ctx: Ctx
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -248,13 +254,15 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                 out_lo, out_hi = out
         elif name in targets:
             lo, hi = _tighten(net, name, op.size, lo, hi, targets[name], ph, ctx)
-        ctx.lower[name], ctx.upper[name] = lo, hi
+        ctx.lower[name], ctx.upper[name] = _no_overflow(lo, hi)
     if (prior is not None and out_lo is not None and out_hi is not None
             and prior.C is not None and prior.out_lower is not None
             and prior.out_upper is not None and Cb is not None
             and prior.C.shape == Cb.shape and np.array_equal(prior.C, Cb)):
         out_lo = np.maximum(out_lo, prior.out_lower)
         out_hi = np.minimum(out_hi, prior.out_upper)
+    if out_lo is not None and out_hi is not None:
+        out_lo, out_hi = _no_overflow(out_lo, out_hi)
     infeasible = np.zeros(B, dtype=bool)
     for name in ctx.lower:
         infeasible |= (ctx.lower[name] > ctx.upper[name]).any(axis=1)
@@ -262,6 +270,10 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
         infeasible |= (out_lo > out_hi).any(axis=1)
     assert lin is not None
     A, off = lin
+    # a linear bound with a non-finite coefficient says nothing: ``0 x + (-inf)``
+    bad = ~(np.isfinite(A).all(axis=2) & np.isfinite(off))
+    if bad.any():
+        A, off = np.where(bad[:, :, None], 0.0, A), np.where(bad, -np.inf, off)
     k = A.shape[1] // 2
     return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb,
                   lower_A=A[:, :k], lower_b=off[:, :k], upper_A=-A[:, k:],

@@ -317,11 +317,15 @@ def interval_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
         else:
             lo, hi = interval_rule(op, name)(op, [(lo_d[s], hi_d[s]) for s in op.inputs])
         lo, hi = clip_phases(net, name, lo, hi, ph)
-        lo_d[name], hi_d[name] = lo, hi
+        # overflow (inf, NaN) carries no information: such a bound is dropped
+        lo_d[name] = np.where(np.isfinite(lo), lo, -np.inf)
+        hi_d[name] = np.where(np.isfinite(hi), hi, np.inf)
     infeasible = np.zeros(B, dtype=bool)
     for name in lo_d:
         infeasible |= (lo_d[name] > hi_d[name]).any(axis=1)
     out_lo = out_hi = None
     if Cb is not None:
         out_lo, out_hi = linear_interval(Cb, lo_d[net.output_name], hi_d[net.output_name])
+        out_lo = np.where(np.isfinite(out_lo), out_lo, -np.inf)
+        out_hi = np.where(np.isfinite(out_hi), out_hi, np.inf)
     return Bounds(lo_d, hi_d, out_lo, out_hi, Cb, infeasible=infeasible, method="interval")

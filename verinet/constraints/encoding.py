@@ -50,7 +50,7 @@ from ..bounds import Bounds
 from ..bounds.interval import linear_interval
 from ..config import LPConfig
 from ..errors import UnsupportedOperatorError
-from ..lp import HighsLP, LPResult
+from ..lp import HighsLP, LPResult, model_trouble
 from ..network.ir import Network
 from ..network.ops import Affine, Concat, Input, Relu, Sum
 from ..spec.property import Conjunction
@@ -243,6 +243,24 @@ class QueryLP:
     def __post_init__(self) -> None:
         self.base_rows = 0
         self._all_cols = np.arange(self.enc.n_cols)
+
+    def trouble(self, bounds: Bounds) -> str:
+        """Why the LP cannot be set up for (box 0 of) ``bounds`` ("" when it can): column
+        bounds or coefficients HiGHS refuses (non-finite, or beyond its limits)."""
+        if not hasattr(self, "_row_trouble"):
+            net_A, net_b, _ = self.enc.network_rows()
+            bad_A, _, bad_b = self.enc.bad_rows(self.conj)
+            self._row_trouble = model_trouble(np.zeros(0), np.zeros(0), net_A, bad_A)
+            if not self._row_trouble and not (np.abs(net_b) < 1e20).all():
+                self._row_trouble = "LP not usable: a bias is not finite or reaches 1e+20"
+            if not self._row_trouble and not np.isfinite(bad_b).all():
+                self._row_trouble = "LP not usable: a property bound is not finite"
+        if self._row_trouble:
+            return self._row_trouble
+        lo, hi = self.enc.col_bounds(bounds, self.t_lower)
+        if np.isnan(lo).any() or np.isnan(hi).any():
+            return "LP not usable: a column bound is NaN"
+        return model_trouble(lo, hi)
 
     def build(self, root: Bounds) -> None:
         """Create the HighsLP with blocks 1-3 and the columns bounded by ``root``."""

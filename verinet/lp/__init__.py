@@ -11,7 +11,7 @@ from verinet.lp.base import (
     check_primal,
     objective_bound,
 )
-from verinet.lp.highs import HighsLP
+from verinet.lp.highs import HighsLP, model_trouble
 
 __all__ = [
     "HighsLP",
@@ -22,5 +22,6 @@ __all__ = [
     "Sense",
     "check_farkas",
     "check_primal",
+    "model_trouble",
     "objective_bound",
 ]

@@ -46,7 +46,7 @@ from verinet.lp.base import (
     objective_bound,
 )
 
-__all__ = ["HighsLP"]
+__all__ = ["HighsLP", "model_trouble"]
 
 _MS = highspy.HighsModelStatus
 
@@ -67,6 +67,30 @@ _SIMPLEX_STRATEGY = {"choose": 0, "dual": 1, "primal": 4}
 _SENSE = {"min": highspy.ObjSense.kMinimize, "max": highspy.ObjSense.kMaximize}
 _HIGHS_ERROR = highspy.HighsStatus.kError
 _INFINITE_BOUND = 1e20  # HiGHS's default ``infinite_bound`` option: larger bounds are infinite
+_LARGE_MATRIX_VALUE = 1e15  # HiGHS's default ``large_matrix_value``: addRows refuses larger
+
+
+def model_trouble(col_lower: np.ndarray, col_upper: np.ndarray,
+                  *matrices: np.ndarray | sp.spmatrix | sp.sparray) -> str:
+    """Why a model with these column bounds and row coefficients cannot go to HiGHS.
+
+    Returns ``""`` when :class:`HighsLP` takes it (finite column bounds below HiGHS's
+    infinity 1e20, finite coefficients below its ``large_matrix_value`` 1e15), else a short
+    reason; callers treat such a model as undecided instead of solving it.
+    """
+    lo = np.asarray(col_lower, dtype=np.float64)
+    hi = np.asarray(col_upper, dtype=np.float64)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return "LP not usable: a column bound is not finite (overflow or no information)"
+    if not ((np.abs(lo) < _INFINITE_BOUND).all() and (np.abs(hi) < _INFINITE_BOUND).all()):
+        return f"LP not usable: a column bound reaches {_INFINITE_BOUND:g} (HiGHS's infinity)"
+    for M in matrices:
+        data = M.data if sp.issparse(M) else np.asarray(M)
+        if not np.isfinite(data).all():
+            return "LP not usable: a coefficient is not finite"
+        if data.size and np.abs(data).max() >= _LARGE_MATRIX_VALUE:
+            return f"LP not usable: a coefficient reaches {_LARGE_MATRIX_VALUE:g} (HiGHS's limit)"
+    return ""
 
 
 @contextlib.contextmanager

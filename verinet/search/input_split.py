@@ -93,18 +93,21 @@ def _gradient_width_scores(lower, upper, slopes, slack, rows: CaseRows, open_con
     return np.abs(slopes[np.arange(B), r, :]) * width
 
 
-def _branch_gradient_width(lower, upper, slopes, slack, rows: CaseRows, open_conj):
-    """Dimension per box with the largest gradient-times-width score (widest if all zero)."""
+def _branch_gradient_width(lower, upper, slopes, slack, rows: CaseRows, open_conj, splittable):
+    """Dimension per box with the largest gradient-times-width score among the splittable
+    ones (the widest splittable one if all scores are zero)."""
     s = _gradient_width_scores(lower, upper, slopes, slack, rows, open_conj)
+    s = np.where(splittable, s, -np.inf)
     dim = np.argmax(s, axis=1)
-    flat = s[np.arange(s.shape[0]), dim] <= 0
+    flat = ~(s[np.arange(s.shape[0]), dim] > 0)
     if flat.any():
-        dim[flat] = np.argmax((upper - lower)[flat], axis=1)
+        dim[flat] = _branch_widest(lower[flat], upper[flat], None, None, None, None,
+                                   splittable[flat])
     return dim
 
 
-def _branch_widest(lower, upper, slopes, slack, rows, open_conj):
-    return np.argmax(upper - lower, axis=1)
+def _branch_widest(lower, upper, slopes, slack, rows, open_conj, splittable):
+    return np.argmax(np.where(splittable, upper - lower, -np.inf), axis=1)
 
 
 BRANCHING = {"gradient-width": _branch_gradient_width, "widest": _branch_widest}
@@ -188,21 +191,26 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
             return lo, hi, np.zeros(B, dtype=bool)
         sel = rows.conj == j
         Aj, rhs0 = A[:, sel, :], rows.b[None, sel] - c[:, sel]  # A x <= rhs0
-        scale = (np.einsum("bkn,bn->bk", np.abs(Aj), xmax) + np.abs(c[:, sel])
-                 + np.abs(rows.b[None, sel]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = (np.einsum("bkn,bn->bk", np.abs(Aj), xmax) + np.abs(c[:, sel])
+                     + np.abs(rows.b[None, sel]))
         slack = 1e-10 * scale + 1e-300
+        # a row with a non-finite coefficient, offset or scale (overflow) gives nothing
+        usable = np.isfinite(Aj).all(axis=2) & np.isfinite(rhs0) & np.isfinite(slack)
         l, h = lo.copy(), hi.copy()
-        pos, neg = Aj > 0, Aj < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
+        pos, neg = (Aj > 0) & usable[:, :, None], (Aj < 0) & usable[:, :, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for _ in range(sweeps):
                 mins = np.minimum(Aj * l[:, None, :], Aj * h[:, None, :])  # (B, k, n)
                 rest = mins.sum(axis=2, keepdims=True) - mins
                 bound = (rhs0[:, :, None] - rest + slack[:, :, None]) / Aj
                 bound = bound + 1e-12 * np.abs(bound)  # the division, outward
-                up = np.where(pos, bound, np.inf).min(axis=1)
-                down = np.where(neg, bound - 2e-12 * np.abs(bound), -np.inf).max(axis=1)
-                l = np.maximum(l, down)
-                h = np.minimum(h, up)
+                # only finite derived bounds count (inf - inf, overflow: no information)
+                fin = np.isfinite(bound)
+                up = np.where(pos & fin, bound, np.inf).min(axis=1)
+                down = np.where(neg & fin, bound - 2e-12 * np.abs(bound), -np.inf).max(axis=1)
+                l = np.fmax(l, down)
+                h = np.fmin(h, up)
         ok = (l <= h).all(axis=1)
         new_lo = np.where(ok[:, None], np.minimum(new_lo, l), new_lo)
         new_hi = np.where(ok[:, None], np.maximum(new_hi, h), new_hi)
@@ -216,8 +224,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
                 config: SearchConfig,
                 exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None,
-                solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None
-                ) -> SplitOutcome:
+                solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None,
+                relevant: np.ndarray | None = None) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
 
     ``exact_box(lower, upper)``, when given, decides a box too small to split (an exact
@@ -227,8 +235,15 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     ReLU splitting over an LP, which reasons about a conjunction's rows jointly); its
     ``unsat`` closes the box, ``sat`` answers the case, anything else leaves the box to
     input splitting.
+
+    ``relevant`` (bool ``(n_in,)``), when given, marks the inputs the case's rows depend on at
+    all; the others are never split.  A dimension is split only while it is wider than
+    ``config.min_width``; a box with no such relevant dimension left is exhausted and goes
+    to ``exact_box`` (or counts as unknown).
     """
     n_in = case.box.n
+    relevant = (np.ones(n_in, dtype=bool) if relevant is None
+                else np.asarray(relevant, dtype=bool).reshape(n_in))
     rows = CaseRows.of(case, n_in, n_out)
     if rows.n_conj == 0:
         return SplitOutcome("unsat")
@@ -243,7 +258,14 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                  for i in range(0, lo.shape[0], config.batch)]
         stats.time_bounds += time.monotonic() - t0
         stats.boxes += lo.shape[0]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+        lb, A, c = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        # a non-finite bound (overflow) proves nothing; nor does a linear bound with a
+        # non-finite coefficient (it becomes ``0 x - inf``)
+        lb = np.where(np.isfinite(lb), lb, -np.inf)
+        bad = ~(np.isfinite(A).all(axis=2) & np.isfinite(c))
+        if bad.any():
+            A, c = np.where(bad[:, :, None], 0.0, A), np.where(bad, -np.inf, c)
+        return lb, A, c
 
     def bound(lo, hi, parent_lb=None):
         """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed.
@@ -278,6 +300,12 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
     lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
     stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0)] if not closed0[0] else []
+    if stack and exact_box is not None and not np.isfinite(lb0).all():
+        # the bounds overflow on the whole box (huge box or weights): splitting may never
+        # make them finite, so the exact engine gets the box first
+        out = exact_box(lo0[0], hi0[0])
+        if out.status in ("sat", "unsat"):
+            return out
     unknown_boxes = 0
     lookahead = n_in <= config.lookahead_max_dims
     per_box = 2 * min(n_in, config.lookahead_dims) if lookahead else 2
@@ -348,7 +376,10 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 if lo.shape[0] == 0:
                     continue
         width = hi - lo
-        tiny = width.max(axis=1) <= config.min_width
+        # only relevant dimensions wider than min_width are ever split; a box without one
+        # is exhausted (a wide input the rows do not depend on is no reason to split on)
+        splittable = relevant[None, :] & (width > config.min_width)
+        tiny = ~splittable.any(axis=1)
         if tiny.any():
             for i in np.nonzero(tiny)[0]:
                 out = exact_box(lo[i], hi[i]) if exact_box is not None else None
@@ -360,6 +391,7 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
                                        c[keep])
             slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
+            splittable = splittable[keep]
             if lo.shape[0] == 0:
                 continue
         Bn = lo.shape[0]
@@ -370,6 +402,7 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 cand = np.tile(np.arange(n_in), (Bn, 1))
             else:
                 score = _gradient_width_scores(lo, hi, A, slack, rows, open_conj)
+                score = np.where(splittable, np.nan_to_num(score, nan=0.0), -np.inf)
                 cand = np.argsort(-score, axis=1, kind="stable")[:, :k]
             m = Bn * k
             clo, chi = _children(np.repeat(lo, k, axis=0), np.repeat(hi, k, axis=0),
@@ -390,16 +423,17 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, k) / vol_parent[:, None]
             gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
             cwidth = np.take_along_axis(width, cand, axis=1)
-            gain = np.where(cwidth > config.min_width, gain, -np.inf)
+            csplit = np.take_along_axis(splittable, cand, axis=1)
+            gain = np.where(csplit, gain, -np.inf)
             best = np.argmax(gain, axis=1)
-            stuck = gain[np.arange(Bn), best] <= 1e-9 * (1.0 + np.abs(pval))
-            best = np.where(stuck, np.argmax(cwidth, axis=1), best)
+            stuck = ~(gain[np.arange(Bn), best] > 1e-9 * (1.0 + np.abs(pval)))
+            best = np.where(stuck, np.argmax(np.where(csplit, cwidth, -np.inf), axis=1), best)
             pick = np.arange(Bn) * k + best
             sel = np.concatenate([pick, pick + m])
             nlo, nhi, nlb, nA, nc = clo[sel], chi[sel], clb[sel], cA[sel], cc[sel]
             nclosed = cclosed[sel]
         else:
-            dim = branch(lo, hi, A, slack, rows, open_conj)
+            dim = branch(lo, hi, A, slack, rows, open_conj, splittable)
             nlo, nhi = _children(lo, hi, dim)
             nlb, nA, nc, nlo, nhi, nclosed = bound(nlo, nhi, np.tile(lb, (2, 1)))
         ndepth = np.concatenate([depth + 1, depth + 1])

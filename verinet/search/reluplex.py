@@ -40,6 +40,7 @@ from ..config import VerifierConfig
 from ..constraints.encoding import Encoding, QueryLP, input_rows_lower, layer_pre_name
 from ..constraints.relu import neuron_kind
 from ..counterexample import CexChecker
+from ..errors import SolverError
 from ..lp import LPResult, LPStatus
 from ..network.ir import Network
 from ..network.ops import Relu
@@ -173,6 +174,7 @@ class _ConjunctionSearch:
         self.unknown = ""
         self.cex: Counterexample | None = None
         self.given_relus = set(self.relus)  # Relu nodes exact_leaf is told about
+        self.lp_broken = ""  # set when HiGHS failed: every later node is a leaf
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SplitOutcome:
@@ -182,10 +184,20 @@ class _ConjunctionSearch:
             self._record(tid, "bound")
             return SplitOutcome("unsat")
         qlp = QueryLP(self.enc, self.conj, self.config.lp, self._t_lower(root))
-        qlp.build(root)
         self.qlp = qlp
         fixed0 = {name: np.zeros((1, self.net.op(name).size), dtype=np.int8)
                   for name in self.relus}
+        why = qlp.trouble(root)
+        if why:  # HiGHS cannot take this LP: the whole conjunction is one leaf
+            self._hand_to_exact(_Node(0, fixed0, root, tid), why)
+            if self.cex is not None:
+                return SplitOutcome("sat", self.cex)
+            return SplitOutcome("unknown", reason=self.unknown) if self.unknown else (
+                SplitOutcome("unsat"))
+        try:
+            qlp.build(root)
+        except SolverError as e:
+            return SplitOutcome("unknown", reason=f"LP not usable: {e}")
         stack = [_Node(0, fixed0, root, tid)]
         while stack:
             if time.monotonic() > self.deadline:
@@ -203,8 +215,15 @@ class _ConjunctionSearch:
 
     def _expand(self, node: _Node) -> list[_Node]:
         """Process one node; return its open children (last = explored first)."""
-        self.qlp.enter(node.depth, node.bounds, node.fixed)
-        res = self._solve()
+        why = self.lp_broken or self.qlp.trouble(node.bounds)
+        if why:  # bounds or coefficients HiGHS refuses: a leaf, never closed by the LP
+            return self._hand_to_exact(node, why)
+        try:
+            self.qlp.enter(node.depth, node.bounds, node.fixed)
+            res = self._solve()
+        except SolverError as e:  # the LP's state is unknown from here on
+            self.lp_broken = f"LP not usable: {e}"
+            return self._hand_to_exact(node, self.lp_broken)
         if res.status is LPStatus.INFEASIBLE and res.ray_checked:
             self._record(node.tree_id, "lp-infeasible")
             return []
@@ -259,7 +278,9 @@ class _ConjunctionSearch:
         return np.nextafter(bounds.out_lower + self.in_lower, -np.inf)
 
     def _closed_by_bounds(self, bounds: Bounds, i: int = 0) -> bool:
-        return bool(bounds.infeasible[i] or (self._row_lower(bounds)[i] > self.conj.b).any())
+        lb = self._row_lower(bounds)[i]
+        lb = np.where(np.isfinite(lb), lb, -np.inf)  # inf/NaN from overflow: no information
+        return bool(bounds.infeasible[i] or (lb > self.conj.b).any())
 
     def _t_lower(self, root: Bounds) -> float:
         """A finite lower bound for ``t`` below its least possible value (any value <= 0 is
@@ -268,7 +289,10 @@ class _ConjunctionSearch:
                         + (0 if self.conj.A_in is None else (self.conj.A_in ** 2).sum(axis=1)))
         deepest = float(np.max((self._row_lower(root)[0] - self.conj.b)
                                / np.maximum(norms, 1e-12)))
-        return min(0.0, deepest) - 1.0
+        if not np.isfinite(deepest):
+            deepest = 0.0
+        # any value <= 0 is sound; kept above -1e19 so that HiGHS takes it as a bound
+        return max(min(0.0, deepest) - 1.0, -1e19)
 
     def _children(self, node: _Node, pick: tuple[str, int], lp_vals: np.ndarray | None
                   ) -> list[_Node]:

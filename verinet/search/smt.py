@@ -160,7 +160,10 @@ class SmtEncoding:
 def _widen(lo: np.ndarray, hi: np.ndarray, mag: np.ndarray, k: int) -> Interval:
     """``[lo, hi]`` widened by ``4 (k + 2) u mag``: the rounding of ``k``-term sums."""
     tol = 4.0 * (k + 2) * _U * mag + _TINY
-    return lo - tol, hi + tol
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo, hi = lo - tol, hi + tol
+    # overflow (inf, NaN) carries no information: such a bound is dropped
+    return np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
 
 
 def _enc_affine(enc: SmtEncoding, name: str, op: Affine, ins: list[Terms],
