@@ -49,7 +49,7 @@ def _decide(net: Network, case: Case, budget: float = 20.0, **kw):
 
 
 def _assert_confirmed(net: Network, prop: Property, cex) -> None:
-    assert cex is not None and cex.source == "z3"
+    assert cex is not None and cex.source.startswith("z3")
     assert prop.cases[cex.case].box.contains(cex.x)
     y = net.evaluate(cex.x[None])[0]
     assert prop.margin(cex.x[None], y[None])[0] >= 0
@@ -198,13 +198,21 @@ def test_interval_bounds_contain_samples():
 
 
 class _Rejecting(CexChecker):
-    """Rejects the first ``n`` candidates, then checks normally."""
+    """Rejects the first ``n`` candidates (with ``repairs=False``: every candidate of
+    the repair step too, sources ``z3+lp`` and ``z3+pgd``), then checks normally."""
 
-    def __init__(self, net, prop, n):
+    def __init__(self, net, prop, n, repairs=True):
         super().__init__(net, prop)
         self.n = n
+        self.repairs = repairs
+        self.sources: list[str] = []
 
     def confirm(self, x, source=""):
+        self.sources.append(source)
+        repair = source != "z3"
+        if repair and not self.repairs:
+            self.rejected += 1
+            return None
         if self.n > 0:
             self.n -= 1
             self.rejected += 1
@@ -212,21 +220,47 @@ class _Rejecting(CexChecker):
         return super().confirm(x, source)
 
 
-def test_unconfirmed_solution_is_nudged_then_unknown():
+def test_unconfirmed_solution_is_repaired_then_nudged_then_unknown():
     net = _abs_net()
     case = _case(-1, 1, (GE, [-0.5]))
     prop = Property((case,), 1, 1)
     stats = Stats()
+    # z3's point rejected: the deepest point of its linear piece (an LP) confirms
     out = smt_decide(net, case, _Rejecting(net, prop, 1), time.monotonic() + 20, stats)
-    assert out.status == "sat" and stats.smt_calls == 2  # re-solved inside the region
+    assert out.status == "sat" and stats.smt_calls == 1 and stats.lps == 1
+    assert out.counterexample.source == "z3+lp"
+    assert abs(out.counterexample.x[0]) == 1.0  # |x| >= 0.5 deepest at the ends
     _assert_confirmed(net, prop, out.counterexample)
-    out = smt_decide(net, case, _Rejecting(net, prop, 99), time.monotonic() + 20, Stats())
+    # no repair confirms: re-solved inside the region
+    stats = Stats()
+    checker = _Rejecting(net, prop, 1, repairs=False)
+    out = smt_decide(net, case, checker, time.monotonic() + 20, stats)
+    assert out.status == "sat" and stats.smt_calls == 2
+    assert out.counterexample.source == "z3" and "z3+pgd" in checker.sources
+    _assert_confirmed(net, prop, out.counterexample)
+    out = smt_decide(net, case, _Rejecting(net, prop, 999), time.monotonic() + 20, Stats())
     assert out.status == "unknown" and out.counterexample is None and "confirm" in out.reason
     # a bad region met only on its boundary: the strengthened query is unsat -> unknown
     edge = _case(-1, 1, (GE, [-1.0]))
-    out = smt_decide(net, edge, _Rejecting(net, Property((edge,), 1, 1), 1),
+    out = smt_decide(net, edge, _Rejecting(net, Property((edge,), 1, 1), 1, repairs=False),
                      time.monotonic() + 20, Stats())
     assert out.status == "unknown" and "margin" in out.reason
+
+
+def test_repair_never_answers_unsat_and_respects_the_deadline():
+    """A rejecting checker only ever turns ``sat`` into ``unknown`` or ``timeout``."""
+    for seed in range(8):
+        inst = random_instance(seed, widths=[6, 5])
+        case = inst.prop.cases[0]
+        plain, _ = _decide(inst.network, case)
+        out = smt_decide(inst.network, case, _Rejecting(inst.network, inst.prop, 10 ** 6),
+                         time.monotonic() + 20, Stats())
+        assert out.status == ("unsat" if plain.status == "unsat" else "unknown")
+    net, case = _hard_query()
+    t0 = time.monotonic()
+    out = smt_decide(net, case, _Rejecting(net, Property((case,), 10, 1), 10 ** 6),
+                     time.monotonic() + 0.5, Stats())
+    assert out.status == "timeout" and time.monotonic() - t0 < 1.5
 
 
 def test_sat_always_confirmed_on_random_instances():

@@ -11,13 +11,14 @@ are only *candidates*: the caller confirms them before anything is reported.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from ..network.ir import Network
-from ..spec.property import Case
+from ..spec.property import Case, Conjunction
 
-__all__ = ["pgd_case", "STEP_SECONDS"]
+__all__ = ["pgd_case", "polish", "STEP_SECONDS"]
 
 #: Seconds one gradient step of a group of starts should take (see :func:`pgd_case`).
 STEP_SECONDS = 0.2
@@ -86,3 +87,55 @@ def _ascend(network: Network, conj, A_in: np.ndarray, x: np.ndarray, best_x: np.
         step = 0.25 * (1.0 / 64.0) ** (t / max(steps - 1, 1))
         x = np.clip(x + step * width * np.sign(g), lo, hi)
     return steps
+
+
+def polish(network: Network, conj: Conjunction, x0: np.ndarray, lower: np.ndarray,
+           upper: np.ndarray, *, project: Callable[[np.ndarray], np.ndarray] | None = None,
+           iters: int = 12, sizes: int = 48, deadline: float | None = None
+           ) -> Iterator[np.ndarray]:
+    """Raise one conjunction's margin from ``x0`` by projected signed-gradient steps.
+
+    Meant for a point next to a tiny bad region (a solver's vertex that misses it after
+    rounding), where the fixed step schedule of :func:`pgd_case` jumps far past it: each
+    iteration takes the sign of the gradient of the smallest slack and tries, in one
+    batch, the steps ``2**-k`` of the box width for ``k = 2 .. sizes + 1``, each point
+    clipped to the box and passed through ``project`` (e.g. rounding onto the model's
+    input grid, so that the margin is measured where it will be checked); the point of
+    largest margin is kept if it improves on the current one.
+
+    Yields the current point whenever its margin is ``>= 0`` (candidates only: the
+    caller confirms them) and keeps ascending when asked for more, so that a point
+    rejected by a stricter check can gain depth; stops after ``iters`` iterations,
+    without progress, or past ``deadline``.
+    """
+    lo = np.asarray(lower, dtype=np.float64)
+    hi = np.asarray(upper, dtype=np.float64)
+    width = hi - lo
+    proj = project or (lambda z: z)
+    A_in = conj.A_in if conj.A_in is not None else np.zeros((conj.k, lo.size))
+    steps = 2.0 ** -np.arange(2, sizes + 2)
+
+    def margins(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slack = conj.slack(x, network.evaluate(x))
+        return slack.min(axis=1), slack.argmin(axis=1)
+
+    x = proj(np.clip(np.asarray(x0, dtype=np.float64).reshape(-1), lo, hi))[None]
+    m, r = margins(x)
+    if m[0] >= 0:
+        yield x[0].copy()
+    for _ in range(iters):
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        _, g = network.gradient(x, -conj.A_out[r])
+        g = np.sign(g - A_in[r])
+        if not g.any():
+            return
+        trial = np.clip(x + steps[:, None] * width[None] * g, lo, hi)
+        trial = np.stack([proj(t) for t in trial])
+        tm, tr = margins(trial)
+        best = int(np.argmax(tm))
+        if not tm[best] > m[0]:
+            return
+        x, m, r = trial[best][None], tm[best:best + 1], tr[best:best + 1]
+        if m[0] >= 0:
+            yield x[0].copy()

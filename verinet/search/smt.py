@@ -51,12 +51,22 @@ Answers
 -------
 ``sat``: the model's input values are read as exact rationals, rounded to float64 and
 handed to ``checker.confirm``.  A solution exactly on the boundary of the bad region may
-leave it after rounding (of ``x``, or of the float64 forward pass); then the query is
+leave it after rounding (of ``x``, onto a float32 model's input grid, or of the forward
+pass).  Then, before anything else, the point is *repaired* (:func:`_repair`): per
+conjunction, HiGHS finds the point of largest smallest (normalised) slack on the linear
+piece of the solution (its ReLU phases fixed, inside the box and the caller's phases),
+and projected signed-gradient steps on the margin, measured on the model's input grid,
+start from that point and from the solution (:func:`verinet.falsify.pgd.polish`); each
+point whose margin is ``>= 0`` goes to the checker.  Only if none confirms is the query
 solved again with each bad row strengthened by a margin ``rel * scale_row`` for ``rel``
 in ``1e-12, 1e-9, 1e-6, 1e-4`` (``scale_row`` sums the magnitudes of the row's terms at
-the first solution), until a solution confirms or the strengthened query is ``unsat``.
-Only a confirmed point is ever returned as ``sat``; otherwise the answer is ``unknown``
-with a reason.  (On random networks about 1 query in 300 needs this: a conjunction met
+the first solution), repairing each new solution the same way, until a point confirms
+or the strengthened query is ``unsat``.  Only a confirmed point is ever returned as
+``sat``; otherwise the answer is ``unknown`` with a reason; the repair never decides
+anything else.  The margins alone miss bad regions whose depth falls between two of
+them, or below the float32 grid's resolution: a sliver ``3e-7`` (relative) deep in a
+float32 ONNX model, for instance, where the ``1e-6`` query is ``unsat`` and the
+``1e-9`` point rounds out.  (On random networks about 1 query in 300 needs this: a conjunction met
 only within 1e-9 of its boundary, where the exact vertex z3 returns misses by 1e-16 in
 float64 and the 1e-12 margin confirms.)
 
@@ -96,12 +106,16 @@ import numpy as np
 import scipy.sparse as sp
 import z3
 
-from ..counterexample import CexChecker
+from ..config import LPConfig
+from ..constraints.encoding import Encoding
+from ..counterexample import CexChecker, to_input_precision
 from ..errors import InputError, UnsupportedOperatorError
+from ..falsify.pgd import polish
+from ..lp import HighsLP, LPStatus
 from ..network.ir import Network
 from ..network.ops import Affine, Concat, MaxPool, Relu, Sum
-from ..result import Stats
-from ..spec.property import Case, Property
+from ..result import Counterexample, Stats
+from ..spec.property import Case, Conjunction, Property
 from .input_split import SplitOutcome
 
 __all__ = ["SmtEncoding", "encode_case", "smt_decide", "smt_verify"]
@@ -492,6 +506,7 @@ def _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode
     except _OutOfTime:
         return SplitOutcome("timeout")
     scale = None
+    tried: set = set()  # (conjunction, activation pattern) pairs whose LP was solved
     for rel in (0.0, *_NUDGE):
         status, x, why = _solve(enc, _bad_region(enc, case, conj, rel, scale), deadline, stats)
         if status in ("timeout", "unknown"):
@@ -503,6 +518,9 @@ def _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode
                 "z3 reaches the bad region only within a relative margin of "
                 f"{rel:g} of its boundary, and no such point confirms in floating point"))
         cex = checker.confirm(x, source="z3")
+        if cex is None:
+            cex = _repair(network, case, conj, x, lo, hi, enc, fixed, checker, deadline, stats,
+                          tried)
         if cex is not None:
             return SplitOutcome("sat", cex)
         if scale is None:
@@ -510,6 +528,136 @@ def _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode
     return SplitOutcome("unknown", reason=(
         f"z3 solutions, even {_NUDGE[-1]:g} (relative) inside the bad region, did not "
         "confirm in floating point"))
+
+
+def _repair(network: Network, case: Case, conj: Sequence[int], x: np.ndarray,
+            lo: np.ndarray, hi: np.ndarray, enc: SmtEncoding,
+            fixed: Mapping[str, np.ndarray] | None, checker: CexChecker, deadline: float,
+            stats: Stats, tried: set) -> Counterexample | None:
+    """Look for a confirmed point next to z3's rejected solution ``x``.
+
+    Per conjunction (those deepest at ``x`` first): the deepest point of the linear
+    piece of ``x`` (:func:`_piece_point`), then projected gradient steps on the margin
+    from that point and from ``x`` (:func:`~verinet.falsify.pgd.polish`, measured on the
+    model's input grid).  Only ``checker``-confirmed points come back; nothing here can
+    lead to ``unsat``.
+    """
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    live = [j for j in conj if case.bad[j].k > 0]
+    y = network.evaluate(x[None])
+    live.sort(key=lambda j: -float(case.bad[j].slack(x[None], y).min()))
+    dtype = checker.input_dtype
+
+    def project(z: np.ndarray) -> np.ndarray:
+        return to_input_precision(z, lo, hi, dtype)
+
+    for j in live:
+        starts = []
+        if time.monotonic() < deadline:
+            xl = _piece_point(network, case.bad[j], x, lo, hi, enc, fixed, deadline, stats,
+                              tried, j)
+            if xl is not None:
+                stats.candidates += 1
+                cex = checker.confirm(xl, source="z3+lp")
+                if cex is not None:
+                    return cex
+                starts.append(xl)
+        starts.append(x)
+        for x0 in starts:
+            for cand in polish(network, case.bad[j], x0, lo, hi, project=project,
+                               deadline=deadline):
+                stats.candidates += 1
+                cex = checker.confirm(cand, source="z3+pgd")
+                if cex is not None:
+                    return cex
+            if time.monotonic() >= deadline:
+                return None
+    return None
+
+
+def _piece_point(network: Network, conj: Conjunction, x: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray, enc: SmtEncoding, fixed: Mapping[str, np.ndarray] | None,
+                 deadline: float, stats: Stats, tried: set, j: int) -> np.ndarray | None:
+    """The input point of largest smallest slack of ``conj`` on ``x``'s linear piece.
+
+    The ReLU phases are read off the float64 pass at ``x`` (ties active; the caller's
+    ``fixed`` phases win), the network's rows become the equalities of
+    :class:`~verinet.constraints.encoding.Encoding`, each active ReLU adds ``post = pre``
+    and ``pre >= 0``, each inactive one ``pre <= 0`` and ``post = 0``, inside the box and
+    the interval bounds of ``enc``; HiGHS then minimises the depth column ``t`` of the
+    bad rows ``A_in x + A_out y - ||row|| t <= b``.  ``None`` when the network has no
+    such LP (MaxPool, unbounded intervals), the piece was tried before, the LP is not
+    optimal, or time is up.
+    """
+    try:
+        lp_enc = Encoding(network)
+    except UnsupportedOperatorError:
+        return None
+    vals = network.evaluate_all(x[None])
+    col_lo = np.empty(lp_enc.n_cols)
+    col_hi = np.empty(lp_enc.n_cols)
+    for name, cols in lp_enc.cols.items():
+        if isinstance(network.op(name), Concat):
+            continue
+        if name == network.input_name:
+            col_lo[cols], col_hi[cols] = lo, hi
+        else:
+            col_lo[cols], col_hi[cols] = enc.bounds[name]
+    pattern = []
+    eq_rows, eq_cols, eq_vals = [], [], []
+    for layer in lp_enc.relus:
+        src = network.op(layer.name).inputs[0]
+        ph = np.where(vals[src][0] >= 0, 1, -1)
+        given = (fixed or {}).get(layer.name)
+        if given is not None:
+            ph = np.where(np.asarray(given) != 0, np.asarray(given), ph)
+        pattern.append(ph.astype(np.int8).tobytes())
+        on, off = ph > 0, ph < 0
+        col_lo[layer.pre[on]] = np.maximum(col_lo[layer.pre[on]], 0.0)
+        col_hi[layer.pre[off]] = np.minimum(col_hi[layer.pre[off]], 0.0)
+        col_lo[layer.post[off]] = col_hi[layer.post[off]] = 0.0
+        for k in np.flatnonzero(on):
+            row = len(eq_rows) // 2
+            eq_rows += [row, row]
+            eq_cols += [int(layer.post[k]), int(layer.pre[k])]
+            eq_vals += [1.0, -1.0]
+    key = (j, tuple(pattern))
+    if key in tried:
+        return None
+    tried.add(key)
+    xmag = np.maximum(np.abs(lo), np.abs(hi))
+    ymag = np.maximum(np.abs(col_lo[lp_enc.y_cols]), np.abs(col_hi[lp_enc.y_cols]))
+    norms = np.sqrt((conj.A_out ** 2).sum(axis=1)
+                    + ((conj.A_in ** 2).sum(axis=1) if conj.A_in is not None else 0.0))
+    reach = np.abs(conj.b) + np.abs(conj.A_out) @ ymag
+    if conj.A_in is not None:
+        reach = reach + np.abs(conj.A_in) @ xmag
+    col_lo[lp_enc.t_col] = -(1.0 + float(np.max(reach / np.maximum(norms, 1e-12))))
+    col_hi[lp_enc.t_col] = 0.0
+    if (not (np.all(np.isfinite(col_lo)) and np.all(np.isfinite(col_hi))) or np.any(col_lo > col_hi)
+            or np.max(np.abs(np.concatenate([col_lo, col_hi]))) >= 1e15):
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    lp = HighsLP(lp_enc.n_cols, col_lo, col_hi, LPConfig())
+    blocks = [lp_enc.network_rows(), lp_enc.bad_rows(conj)]
+    if eq_rows:
+        n_eq = len(eq_rows) // 2
+        A = sp.csr_matrix((eq_vals, (eq_rows, eq_cols)), shape=(n_eq, lp_enc.n_cols))
+        blocks.append((A, np.zeros(n_eq), np.zeros(n_eq)))
+    for A, rl, ru in blocks:
+        if A.shape[0]:
+            lp.add_rows(A, rl, ru)
+    c = np.zeros(lp_enc.n_cols)
+    c[lp_enc.t_col] = 1.0
+    lp.set_objective(c, "min")
+    stats.lps += 1
+    res = lp.solve(time_limit=left)
+    if res.status is not LPStatus.OPTIMAL or res.x is None:
+        return None
+    return np.clip(res.x[lp_enc.x_cols], lo, hi)
 
 
 def smt_verify(network: Network, prop: Property, deadline: float, stats: Stats,
