@@ -59,8 +59,10 @@ _COMPARE = frozenset({"<=", ">=", "<", ">", "="})
 # Constructs of VNN-LIB 2.0 that 1.0 does not have.
 _V2_SIGN = re.compile(
     r"\(\s*(?:vnnlib-version|declare-network|declare-input|declare-output|declare-hidden"
-    r"|declare-const\s+[^\s()]+\s+(?:float16|float32|float64|bfloat16|int\d+|uint\d+|bool)\b)"
-    r"|\b[A-Za-z_][A-Za-z0-9_]*\[[0-9,\s]*\]")
+    r"|isomorphic-to|equal-to|==\s)"
+    r"|\(\s*(?:declare-const\s+[^\s()]+\s+(?:float16|float32|float64|bfloat16|int\d+"
+    r"|uint\d+|bool)\b)"
+    r"|[A-Za-z_][A-Za-z0-9_]*\s*\[[^\]\n]*\]|\[[0-9,\s]*\]")
 
 
 class _List:
