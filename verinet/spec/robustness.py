@@ -116,8 +116,8 @@ def robustness(x0: Any, eps: float, label: int | None = None, lower: Any = None,
     empty = np.flatnonzero(lo > hi)
     if empty.size:
         i = int(empty[0])
-        raise InputError(f"the ball around x0 does not meet the input domain (--lower/--upper)"
-                         f" at input {i}: [{float(x[i] - eps)!r}, {float(x[i] + eps)!r}] "
+        raise InputError(f"the ball around x0 does not meet the input domain at input {i} "
+                         f"(--lower/--upper): [{float(x[i] - eps)!r}, {float(x[i] + eps)!r}] "
                          f"clipped to [{float(lo[i])!r}, {float(hi[i])!r}]; check that lower "
                          "<= upper and that the point lies in the domain")
 
