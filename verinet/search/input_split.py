@@ -220,6 +220,24 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
     return new_lo, new_hi, empty
 
 
+def _settle(lo: np.ndarray, hi: np.ndarray, which, solve, deadline: float
+            ) -> tuple[SplitOutcome | None, np.ndarray]:
+    """Hand the boxes ``which`` to ``solve(lower, upper)`` one by one.
+
+    Returns an outcome to end the search with (``sat``, or ``timeout`` at the deadline) or
+    ``None``, and the mask of the boxes ``solve`` proved ``unsat``.
+    """
+    decided = np.zeros(lo.shape[0], dtype=bool)
+    for i in which:
+        if time.monotonic() > deadline:
+            return SplitOutcome("timeout"), decided
+        out = solve(lo[i], hi[i])
+        if out.status == "sat":
+            return out, decided
+        decided[i] = out.status == "unsat"
+    return None, decided
+
+
 def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarray], np.ndarray],
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
                 config: SearchConfig,
@@ -342,37 +360,26 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             # points on the boundary of a strict row: bounds cannot tell "touches" from
             # "crosses", so such boxes go to the exact engine, which decides "<" as written
             touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
-            decided = np.zeros(lo.shape[0], dtype=bool)
-            for i in np.unique(np.nonzero(touch)[0] % lo.shape[0]):
-                if time.monotonic() > deadline:
-                    return SplitOutcome("timeout")
-                out = exact_box(lo[i], hi[i])
-                if out.status == "sat":
-                    return out
-                decided[i] = out.status == "unsat"
+            out, decided = _settle(lo, hi, np.unique(np.nonzero(touch)[0] % lo.shape[0]),
+                                   exact_box, deadline)
+            if out is not None:
+                return out
             if decided.any():
                 keep = ~decided
-                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
-                                           c[keep])
-                slack, open_conj = slack[keep], open_conj[keep]
+                lo, hi, depth, lb, A, c, slack, open_conj = (
+                    a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
                 if lo.shape[0] == 0:
                     continue
         if solve_box is not None and config.box_solver_depth > 0:
             due = (depth > 0) & (depth % config.box_solver_depth == 0)
-            done_box = np.zeros(lo.shape[0], dtype=bool)
-            for i in np.nonzero(due)[0]:
-                if time.monotonic() > deadline:
-                    return SplitOutcome("timeout")
-                end = min(deadline, time.monotonic() + config.box_solver_seconds)
-                out = solve_box(lo[i], hi[i], end)
-                if out.status == "sat":
-                    return out
-                done_box[i] = out.status == "unsat"
-            if done_box.any():
-                keep = ~done_box
-                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
-                                           c[keep])
-                slack, open_conj = slack[keep], open_conj[keep]
+            out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda a, b: solve_box(
+                a, b, min(deadline, time.monotonic() + config.box_solver_seconds)), deadline)
+            if out is not None:
+                return out
+            if decided.any():
+                keep = ~decided
+                lo, hi, depth, lb, A, c, slack, open_conj = (
+                    a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
                 if lo.shape[0] == 0:
                     continue
         width = hi - lo
