@@ -66,22 +66,20 @@ def _row_bounder(network: Network, case: Case):
     return bound
 
 
-def _input_relevance(network: Network, case: Case) -> np.ndarray:
-    """``(n_in,)`` bool: inputs some row of ``case`` depends on structurally.
+def _output_dependence(network: Network) -> np.ndarray | None:
+    """``(n_in, n_out)``: which outputs each input reaches by a path of nonzero weights, or
+    ``None`` (every input counts as relevant) for networks with very many inputs.
 
-    Input ``d`` is irrelevant when no path of nonzero weights leads from it to an output
-    that a row reads, and no row reads it directly; the rows are then constant in ``x_d``,
-    so splitting on it can never help.  One-hot dependence masks are pushed through the
-    operations (``|W|`` for affine maps; every other operation is monotone and keeps a
-    nonnegative mask nonnegative, with a zero output only where no input entry reaches it);
-    anything unclear (NaN, very many inputs) counts as relevant.
+    One-hot dependence masks are pushed through the operations (``|W|`` for affine maps;
+    every other operation is monotone and keeps a nonnegative mask nonnegative, with a zero
+    output only where no input entry reaches it); NaN counts as reached.  The same for
+    every case of a property, so it is computed once per query.
     """
     from .network.ops import Affine
 
     n = network.n_inputs
-    rows = CaseRows.of(case, n, network.n_outputs)
     if n > 2048:
-        return np.ones(n, dtype=bool)
+        return None
     vals: dict[str, np.ndarray] = {network.input_name: np.eye(n)}
     with np.errstate(all="ignore"):
         for name, op in network.plan[1:]:
@@ -91,7 +89,21 @@ def _input_relevance(network: Network, case: Case) -> np.ndarray:
             else:
                 out = op.forward(*xs)
             vals[name] = (np.asarray(out) != 0).astype(float)
-        dep = vals[network.output_name]  # (n_in, n_out)
+    return vals[network.output_name]
+
+
+def _input_relevance(network: Network, case: Case, dep: np.ndarray | None) -> np.ndarray:
+    """``(n_in,)`` bool: inputs some row of ``case`` depends on structurally.
+
+    Input ``d`` is irrelevant when no path of nonzero weights leads from it to an output
+    that a row reads (``dep``, from :func:`_output_dependence`), and no row reads it
+    directly; the rows are then constant in ``x_d``, so splitting on it can never help.
+    """
+    n = network.n_inputs
+    if dep is None:
+        return np.ones(n, dtype=bool)
+    rows = CaseRows.of(case, n, network.n_outputs)
+    with np.errstate(all="ignore"):
         reach = (np.abs(rows.C_out) @ dep.T) != 0  # (K, n_in)
     return reach.any(axis=0) | (rows.C_in != 0).any(axis=0)
 
@@ -150,11 +162,12 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
         small = network.n_inputs <= config.search.input_split_max_dims
         strategy = "input" if small else "relu"
     stats.strategy = strategy
+    dep = _output_dependence(network) if strategy == "input" else None
     undecided = ""
     for case in prop.cases:
         if time.monotonic() > deadline:
             return done(Status.TIMEOUT)
-        out = _decide_case(strategy, network, case, checker, deadline, stats, config)
+        out = _decide_case(strategy, network, case, checker, deadline, stats, config, dep)
         if out.status == "sat":
             return done(Status.SAT, out.counterexample)
         if out.status == "timeout":
@@ -167,8 +180,9 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
 
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
-                 deadline: float, stats: Stats, config: VerifierConfig) -> SplitOutcome:
-    """One property case by the chosen engine."""
+                 deadline: float, stats: Stats, config: VerifierConfig,
+                 dep: np.ndarray | None = None) -> SplitOutcome:
+    """One property case by the chosen engine (``dep``: :func:`_output_dependence`)."""
     from .search.reluplex import relu_split
     from .search.smt import smt_decide
 
@@ -189,7 +203,7 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box,
-                           relevant=_input_relevance(network, case))
+                           relevant=_input_relevance(network, case, dep))
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""
