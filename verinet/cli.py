@@ -203,6 +203,15 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == ["--name"]:  # the VNN-LIB standard's global option
+        print("verinet")
+        return EXIT_OK
+    if args_list[:1] == ["verify"]:
+        from . import stdcli
+
+        if stdcli.is_standard_verify(args_list[1:]):
+            return stdcli.verify_main(args_list[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -713,6 +722,26 @@ def _check_cex_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("property", metavar="PROPERTY", help="the VNN-LIB property")
     p.add_argument("results", metavar="RESULTS_FILE",
                    help="a VNN-COMP results file: 'sat' followed by ((X_0 v) ... (Y_0 v))")
+
+
+def _supports_arguments(p: argparse.ArgumentParser) -> None:
+    from .stdcli import CAPABILITIES
+
+    group = p.add_mutually_exclusive_group(required=True)
+    for cap in CAPABILITIES:
+        group.add_argument(cap, dest="capability", action="store_const", const=cap)
+
+
+@command("supports", help="say what verinet handles (the VNN-LIB 2.0 solver interface)",
+         arguments=_supports_arguments,
+         description="Print what verinet supports, one item per line, as the VNN-LIB 2.0 "
+                     "standard's solver interface asks; a '*' after an item marks partial "
+                     "support, with a note.")
+def _supports(args: argparse.Namespace) -> int:
+    from .stdcli import capability_lines
+
+    print("\n".join(capability_lines(args.capability)))
+    return EXIT_OK
 
 
 @command("check-cex", help="replay the counterexample of a VNN-COMP results file",

@@ -1,0 +1,223 @@
+"""The VNN-LIB 2.0 standard solver interface on the ``verinet`` executable.
+
+Two commands, as the standard's command-line chapter gives them::
+
+    verinet verify QUERY --network NAME=PATH [--network NAME=PATH ...] [--timeout T]
+    verinet supports --CAPABILITY
+    verinet --name
+
+``verify`` is told apart from verinet's own ``verify MODEL --vnnlib PROP`` form by
+``--network`` (the standard form always has one, a query declaring at least one network
+with a file) — or by a positional file that is a 2.0 query, which then gets a clear
+error asking for ``--network``.  Output: the first stdout line is ``sat``, ``unsat``,
+``unknown`` or ``timed-out``; after ``sat`` come the assignment of every declared tensor
+in declaration order (``NAME TYPE [DIMS]`` and one value per line, row-major), the
+inputs as verinet found them and the hidden nodes and outputs as onnxruntime computes
+them from those inputs.  Messages go to stderr, one line each.  ``T`` may be a decimal
+and covers reading, composing and solving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["is_standard_verify", "verify_main", "CAPABILITIES", "capability_lines"]
+
+#: Every ``supports`` capability and what verinet answers to it (see ``capability_lines``).
+CAPABILITIES = ("--onnx-opset-versions", "--onnx-element-types", "--onnx-operators",
+                "--vnnlib-versions", "--hidden-node-theories",
+                "--multiple-input-output-theories", "--multiple-network-theories",
+                "--multiple-node-comparison-theories", "--arithmetic-complexity-theories",
+                "--optimised-disjunctive-reasoning", "--serialise-assignments",
+                "--unsat-proofs")
+
+_STATUS = {"sat": "sat", "unsat": "unsat", "unknown": "unknown", "timeout": "timed-out",
+           "error": "unknown"}
+
+
+def capability_lines(capability: str) -> list[str]:
+    """The lines ``verinet supports CAPABILITY`` prints."""
+    if capability == "--onnx-opset-versions":
+        import onnx.defs
+
+        return ["7", str(onnx.defs.onnx_opset_version())]
+    if capability == "--onnx-element-types":
+        return ["real", "float32 * sat witnesses are replayed in float32 by onnxruntime; "
+                "unsat is proved for the real-valued function (float32 rounding not modelled)"]
+    if capability == "--onnx-operators":
+        from .network.onnx_ops import CONVERTERS
+
+        return sorted(CONVERTERS)
+    if capability == "--vnnlib-versions":
+        return ["1.0", "2.0"]
+    if capability == "--hidden-node-theories":
+        return ["NH", "H"]
+    if capability == "--multiple-input-output-theories":
+        return ["SIO", "MIO"]
+    if capability == "--multiple-network-theories":
+        return ["SNET", "MNET", "MENET", "MINET"]
+    if capability == "--multiple-node-comparison-theories":
+        return ["SNC", "MNC"]
+    if capability == "--arithmetic-complexity-theories":
+        return ["BND", "OUTC", "LIN"]
+    if capability in ("--optimised-disjunctive-reasoning", "--serialise-assignments",
+                      "--unsat-proofs"):
+        return ["false"]
+    raise KeyError(capability)
+
+
+def is_standard_verify(args: Sequence[str]) -> bool:
+    """Whether ``verify ARGS`` is the standard form (see the module docstring)."""
+    if any(a == "--network" or a.startswith("--network=") for a in args):
+        return True
+    if any(a in ("--vnnlib", "--eps") or a.startswith(("--vnnlib=", "--eps=")) for a in args):
+        return False
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is None or not os.path.isfile(first) or first.endswith((".onnx", ".nnet")):
+        return False
+    try:
+        with open(first, encoding="utf-8", errors="replace") as f:
+            head = f.read(65536)
+    except OSError:
+        return False
+    from .spec.vnnlib2 import is_vnnlib2
+
+    return is_vnnlib2(head)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="verinet verify",
+        description="Decide a VNN-LIB 2.0 query (the standard solver interface).")
+    p.add_argument("query", metavar="QUERY", help="the VNN-LIB 2.0 query file")
+    p.add_argument("--network", action="append", default=[], metavar="NAME=PATH",
+                   help="the ONNX file of a declared network (once per network that is not "
+                        "equal-to another)")
+    p.add_argument("--timeout", default="60", metavar="T",
+                   help="seconds for the whole run, a decimal allowed (default: 60)")
+    p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
+                   help="the complete search (default: auto)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return p
+
+
+def _networks(items: list[str]) -> dict[str, str]:
+    from .errors import InputError
+
+    out: dict[str, str] = {}
+    for it in items:
+        name, sep, path = it.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--network {it!r}: expected NAME=PATH")
+        if name in out:
+            raise InputError(f"--network {name}=... is given twice")
+        out[name] = path
+    return out
+
+
+def _timeout(text: str) -> float:
+    from .errors import InputError
+
+    try:
+        t = float(text)
+    except ValueError:
+        t = float("nan")
+    if not (t > 0 and t < float("inf")):
+        raise InputError(f"--timeout {text!r}: expected a number of seconds greater than 0")
+    return t
+
+
+def verify_main(argv: Sequence[str]) -> int:
+    """``verinet verify QUERY --network ...``; returns the exit code (0 unsat, 10 sat,
+    20 unknown or timed-out, 2-6 errors as in verinet's table)."""
+    from . import cli
+
+    try:
+        args = _parser().parse_args(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else cli.EXIT_USAGE
+    start = time.monotonic()
+    try:
+        status, lines = _decide(args, start)
+    except cli.VerinetError as exc:
+        cli._error(str(exc))
+        return cli.exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("verinet: interrupted", file=sys.stderr)
+        return cli.EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line
+        cli._error(f"internal error: {type(exc).__name__}: {exc}; {cli._REPORT_HINT}")
+        return cli.EXIT_INTERNAL
+    print("\n".join([status, *lines]))
+    sys.stdout.flush()
+    return {"unsat": cli.EXIT_OK, "sat": cli.EXIT_VIOLATED}.get(status, cli.EXIT_UNKNOWN)
+
+
+def _decide(args: argparse.Namespace, start: float) -> tuple[str, list[str]]:
+    from .config import SearchConfig, VerifierConfig
+    from .network.compose import compose
+    from .network.onnx_import import from_model
+    from .result import Status
+    from .spec.vnnlib2 import read_query
+    from .verify import verify
+
+    timeout = _timeout(args.timeout)
+    paths = _networks(args.network)
+    query = read_query(args.query)
+    model = compose(query, paths)
+    with tempfile.TemporaryDirectory(prefix="verinet-query-") as tmp:
+        joint = os.path.join(tmp, "query.onnx")
+        import onnx
+
+        onnx.save(model, joint)
+        network = from_model(model, joint)
+        left = timeout - (time.monotonic() - start)
+        if left <= 0:
+            return "timed-out", []
+        config = VerifierConfig(search=SearchConfig(strategy=args.strategy), seed=args.seed)
+        result = verify(network, query.prop, timeout=timeout, config=config, start=start)
+        if result.status is not Status.SAT:
+            if result.reason:
+                print(f"verinet: {result.status.value}: {result.reason}", file=sys.stderr)
+            return _STATUS[result.status.value], []
+        y = _onnx_outputs(joint, result.counterexample.x)
+        return "sat", _assignment(query, result.counterexample.x, y)
+
+
+def _onnx_outputs(path: str, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    from .network.compose import JOINT_INPUT
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {JOINT_INPUT: np.asarray(x, dtype=np.float32)})[0]
+    return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def _value(v: float, dtype: str) -> str:
+    if dtype.startswith(("int", "uint")):
+        return str(int(v))
+    if dtype == "bool":
+        return "true" if v else "false"
+    if dtype == "float32":
+        return repr(float(np.float32(v)))
+    return repr(float(v))
+
+
+def _assignment(query, x: np.ndarray, y: np.ndarray) -> list[str]:
+    lines = []
+    for t in query.tensors:
+        src = x if t.kind == "input" else y
+        lines.append(f"{t.name} {t.dtype} [{','.join(str(d) for d in t.shape)}]")
+        lines.extend(_value(v, t.dtype) for v in src[t.offset:t.offset + t.size])
+    return lines
