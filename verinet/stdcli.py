@@ -162,12 +162,9 @@ def verify_main(argv: Sequence[str]) -> int:
 
 
 def _decide(args: argparse.Namespace, start: float) -> tuple[str, list[str]]:
-    from .config import SearchConfig, VerifierConfig
+    from .errors import VerinetError
     from .network.compose import compose
-    from .network.onnx_import import from_model
-    from .result import Status
     from .spec.vnnlib2 import read_query
-    from .verify import verify
 
     timeout = _timeout(args.timeout)
     paths = _networks(args.network)
@@ -178,30 +175,99 @@ def _decide(args: argparse.Namespace, start: float) -> tuple[str, list[str]]:
         import onnx
 
         onnx.save(model, joint)
+        label = ", ".join(f"{n}={p}" for n, p in paths.items()) or "no file"
+        try:
+            return _solve(args, query, model, joint, start + timeout)
+        except VerinetError as exc:  # messages name the user's files, not the joined model
+            exc.args = (str(exc).replace(joint, f"the networks of {args.query} ({label})"),)
+            raise
+
+
+def _solve(args, query, model, joint: str, deadline: float) -> tuple[str, list[str]]:
+    """The piecewise-linear engines; models or properties they refuse go to the
+    interval engine when it can take them (see :func:`_solve_by_intervals`)."""
+    from .config import SearchConfig, VerifierConfig
+    from .errors import ModelLoadError
+    from .network.onnx_import import from_model
+    from .network.output_transform import SoftmaxPropertyError
+    from .result import Status
+    from .verify import verify
+
+    try:
         network = from_model(model, joint)
-        left = timeout - (time.monotonic() - start)
+        left = deadline - time.monotonic()
         if left <= 0:
             return "timed-out", []
         config = VerifierConfig(search=SearchConfig(strategy=args.strategy), seed=args.seed)
-        result = verify(network, query.prop, timeout=timeout, config=config, start=start)
-        if result.status is not Status.SAT:
-            if result.reason:
-                print(f"verinet: {result.status.value}: {result.reason}", file=sys.stderr)
-            return _STATUS[result.status.value], []
-        y = _onnx_outputs(joint, result.counterexample.x)
-        return "sat", _assignment(query, result.counterexample.x, y)
+        result = verify(network, query.prop, timeout=left, config=config)
+    except (ModelLoadError, SoftmaxPropertyError) as exc:
+        return _solve_by_intervals(args, query, model, joint, deadline, exc)
+    if result.status is not Status.SAT:
+        if result.reason:
+            print(f"verinet: {result.status.value}: {result.reason}", file=sys.stderr)
+        return _STATUS[result.status.value], []
+    y = _onnx_outputs(joint, result.counterexample.x)
+    return "sat", _assignment(query, result.counterexample.x, y)
 
 
-def _onnx_outputs(path: str, x: np.ndarray) -> np.ndarray:
+#: The interval engine splits inputs: beyond this many it is not tried.
+INTERVAL_MAX_INPUTS = 64
+
+
+def _solve_by_intervals(args, query, model, joint: str, deadline: float,
+                        refusal: Exception) -> tuple[str, list[str]]:
+    """Interval bounds and float32 sampling (:mod:`verinet.search.graph_split`) for a
+    model with operators outside the IR, or a property the IR cannot read exactly.
+    ``refusal`` is raised again when that engine cannot take the model either."""
+    from .errors import UnsupportedOperatorError
+    from .network.onnx_interval import IntervalGraph
+    from .search.graph_split import graph_split
+
+    if query.prop.n_inputs > INTERVAL_MAX_INPUTS:
+        raise refusal
+    try:
+        graph = IntervalGraph(model, joint)
+    except UnsupportedOperatorError:
+        raise refusal from None
+    print(f"verinet: note: {refusal}; deciding by interval bounds and float32 sampling "
+          "instead", file=sys.stderr)
+    session = _session(joint)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return _run_session(session, x)
+
+    try:
+        cases = query.prop.cases
+        groups = graph.softmax_groups(cases[0].box.lower, cases[0].box.upper) if cases \
+            else None
+        out = graph_split(graph.evaluate, run, query.prop, deadline, seed=args.seed,
+                          groups=groups)
+    except UnsupportedOperatorError:
+        raise refusal from None
+    if out.status == "sat":
+        return "sat", _assignment(query, out.x, run(out.x))
+    if out.reason:
+        print(f"verinet: {out.status}: {out.reason}", file=sys.stderr)
+    return _STATUS[out.status], []
+
+
+def _session(path: str):
     import onnxruntime as ort
-
-    from .network.compose import JOINT_INPUT
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-    out = sess.run(None, {JOINT_INPUT: np.asarray(x, dtype=np.float32)})[0]
+    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _run_session(session, x: np.ndarray) -> np.ndarray:
+    from .network.compose import JOINT_INPUT
+
+    out = session.run(None, {JOINT_INPUT: np.asarray(x, dtype=np.float32)})[0]
     return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def _onnx_outputs(path: str, x: np.ndarray) -> np.ndarray:
+    return _run_session(_session(path), x)
 
 
 def _value(v: float, dtype: str) -> str:
