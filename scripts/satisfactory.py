@@ -114,6 +114,9 @@ def replay(entry: dict, assignment: dict[str, np.ndarray]) -> tuple[bool, str]:
         for t in net.hidden:
             y[t.offset:t.offset + t.size] = np.asarray(outs[names.index(t.onnx_name)],
                                                        dtype=np.float64).reshape(-1)
+    base = query.n_declared_outputs
+    for k, factors in enumerate(query.products):  # POLY terms, from the replayed values
+        y[base + k] = np.prod([x[i] if letter == "X" else y[i] for letter, i in factors])
     for case in query.prop.cases:
         if not case.box.contains(x):
             continue

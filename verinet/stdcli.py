@@ -66,7 +66,7 @@ def capability_lines(capability: str) -> list[str]:
     if capability == "--multiple-node-comparison-theories":
         return ["SNC", "MNC"]
     if capability == "--arithmetic-complexity-theories":
-        return ["BND", "OUTC", "LIN"]
+        return ["BND", "OUTC", "LIN", "POLY"]
     if capability in ("--optimised-disjunctive-reasoning", "--serialise-assignments",
                       "--unsat-proofs"):
         return ["false"]
@@ -202,6 +202,13 @@ def _solve(args, query, model, joint: str, deadline: float) -> tuple[str, list[s
         result = verify(network, query.prop, timeout=left, config=config)
     except (ModelLoadError, SoftmaxPropertyError) as exc:
         return _solve_by_intervals(args, query, model, joint, deadline, exc)
+    if result.status is Status.UNSAT and query.free_inputs:
+        read = _free_inputs_read(network, query)
+        if read:
+            print(f"verinet: unknown: no input of the query bounds {read}, and a constrained "
+                  "output depends on it; the unsat found with it pinned to 0 is not a proof "
+                  "for every value: bound it in the query", file=sys.stderr)
+            return "unknown", []
     if result.status is not Status.SAT:
         if result.reason:
             print(f"verinet: {result.status.value}: {result.reason}", file=sys.stderr)
@@ -246,9 +253,48 @@ def _solve_by_intervals(args, query, model, joint: str, deadline: float,
         raise refusal from None
     if out.status == "sat":
         return "sat", _assignment(query, out.x, run(out.x))
+    if out.status == "unsat" and query.free_inputs:
+        print(f"verinet: unknown: no constraint bounds {_input_names(query, query.free_inputs)}"
+              "; the unsat found with them pinned to 0 is not a proof for every value: "
+              "bound them in the query", file=sys.stderr)
+        return "unknown", []
     if out.reason:
         print(f"verinet: {out.status}: {out.reason}", file=sys.stderr)
     return _STATUS[out.status], []
+
+
+def _input_names(query, flat: Sequence[int]) -> str:
+    names = []
+    for t in query.tensors:
+        if t.kind != "input":
+            continue
+        for k in flat:
+            if t.offset <= k < t.offset + t.size:
+                idx = np.unravel_index(k - t.offset, t.shape) if t.shape else ()
+                names.append(f"{t.name}[{','.join(str(int(i)) for i in idx)}]" if idx
+                             else t.name)
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _free_inputs_read(network, query) -> str:
+    """The unconstrained inputs some constrained output depends on (names), or ``""``.
+
+    An unconstrained input is pinned to 0 in the property; if no output that a row
+    reads depends on it (structurally, see ``verify._output_dependence``), its value
+    cannot change any row, and the ``unsat`` holds for every value of it.
+    """
+    from .verify import _output_dependence
+
+    dep = _output_dependence(network)
+    free = list(query.free_inputs)
+    if dep is None:
+        return _input_names(query, free)
+    read = np.zeros(network.n_outputs, dtype=bool)
+    for case in query.prop.cases:
+        for conj in case.bad:
+            read |= np.any(conj.A_out != 0, axis=0)
+    hit = [k for k in free if np.any(dep[k, read] != 0)]
+    return _input_names(query, hit) if hit else ""
 
 
 def _session(path: str):

@@ -76,13 +76,16 @@ def _fits(declared: tuple[int, ...], actual: tuple[int | None, ...] | None) -> b
     return all(x is None or x == y for x, y in zip(a, d))
 
 
-def _check_tensor(t, vi: onnx.ValueInfoProto | None, path: str, where: str) -> None:
+def _check_tensor(t, vi: onnx.ValueInfoProto | None, path: str, where: str,
+                  any_float: bool = False) -> None:
+    """``t`` fits ``vi``; ``any_float``: a network ``isomorphic-to`` another, which the
+    standard lets differ in float precision (verinet reads it at the file's precision)."""
     if vi is None:
         return
     elem = vi.type.tensor_type.elem_type
-    if t.dtype == "real":
+    if t.dtype == "real" or (any_float and DTYPES.get(t.dtype) in _FLOATS):
         if elem and elem not in _FLOATS:
-            raise SpecMismatchError(f"{where}: {t.name} is declared real but {path} gives "
+            raise SpecMismatchError(f"{where}: {t.name} is declared {t.dtype} but {path} gives "
                                     f'"{vi.name}" element type {_type_name(elem)}')
     elif elem and DTYPES.get(t.dtype) != elem:
         raise SpecMismatchError(f"{where}: {t.name} is declared {t.dtype} but {path} gives "
@@ -93,6 +96,35 @@ def _check_tensor(t, vi: onnx.ValueInfoProto | None, path: str, where: str) -> N
         shown = [d if d is not None else "?" for d in shape or ()]
         raise SpecMismatchError(f"{where}: {t.name} is declared with shape {list(t.shape)} "
                                 f'but "{vi.name}" in {path} has shape {shown}')
+
+
+def _products(query, nodes: list, outs: list[str], const) -> list[str]:
+    """Nodes computing the query's products of variables (POLY terms) as extra outputs."""
+    if not query.products:
+        return []
+    declared = "verinet_declared_y"
+    if len(outs) == 1:
+        nodes.append(helper.make_node("Identity", list(outs), [declared], name=declared))
+    else:
+        nodes.append(helper.make_node("Concat", list(outs), [declared], axis=0, name=declared))
+    extra = []
+    for k, factors in enumerate(query.products):
+        names = []
+        for j, (letter, idx) in enumerate(factors):
+            src = JOINT_INPUT if letter == "X" else declared
+            name = f"verinet_p{k}_{j}"
+            nodes.append(helper.make_node("Slice", [src, const(name + "_s", [idx]),
+                                                    const(name + "_e", [idx + 1]),
+                                                    const(name + "_a", [0])], [name],
+                                          name=name))
+            names.append(name)
+        acc = names[0]
+        for j, name in enumerate(names[1:], 1):
+            out = f"verinet_p{k}_m{j}"
+            nodes.append(helper.make_node("Mul", [acc, name], [out], name=out))
+            acc = out
+        extra.append(acc)
+    return extra
 
 
 def _load(path: str) -> onnx.ModelProto:
@@ -166,6 +198,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
         model = models[net.source]
         g = model.graph
         where = f"{query.path}: network {net.name} ({path})"
+        iso = net.isomorphic_to is not None
         init_names = {i.name for i in g.initializer}
         g_inputs = [vi for vi in g.input if vi.name not in init_names]
         if len(g_inputs) != len(net.inputs):
@@ -187,7 +220,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
                 if vi is None:
                     raise SpecMismatchError(f"{where}: input {t.name} names ONNX input "
                                             f'"{t.onnx_name}", which the file does not have')
-            _check_tensor(t, vi, path, where)
+            _check_tensor(t, vi, path, where, iso)
             elem = vi.type.tensor_type.elem_type or TensorProto.FLOAT
             if elem not in _FLOATS:
                 raise ModelLoadError(f'{where}: input "{vi.name}" has element type '
@@ -220,7 +253,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
                 if src not in produced:
                     raise SpecMismatchError(f'{where}: hidden node {t.name} names "{src}", '
                                             "which no node of the file produces")
-            _check_tensor(t, by_name.get(src), path, where)
+            _check_tensor(t, by_name.get(src), path, where, iso)
             tag = f"verinet_{k}_o{j}"
             flat = tag + "_flat"
             nodes.append(helper.make_node("Reshape", [prefix + src, const(tag + "_shape", [-1])],
@@ -232,6 +265,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
                                               to=TensorProto.FLOAT, name=tag + "_cast"))
                 flat = tag + "_f32"
             outs.append(flat)
+    outs.extend(_products(query, nodes, outs, const))
     if len(outs) == 1:
         nodes.append(helper.make_node("Identity", outs, [JOINT_OUTPUT], name="verinet_out"))
     else:

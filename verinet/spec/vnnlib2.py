@@ -111,6 +111,18 @@ class Query:
     networks: tuple[NetworkDecl, ...]
     prop: Property
     path: str
+    #: Flat input indices no constraint mentions: the property pins them to 0, which keeps
+    #: every ``sat`` a witness; an ``unsat`` holds only if no constrained output reads them.
+    free_inputs: tuple[int, ...] = ()
+    #: Products of variables (POLY), each a tuple of ``("X" or "Y", flat index)`` factors;
+    #: product ``k`` is the extra output ``Y_{n_declared + k}`` of the property, which the
+    #: composed model computes (:func:`verinet.network.compose.compose`).
+    products: tuple[tuple[tuple[str, int], ...], ...] = ()
+
+    @property
+    def n_declared_outputs(self) -> int:
+        """The joint outputs of the declared networks (without the product terms)."""
+        return self.prop.n_outputs - len(self.products)
 
     @property
     def tensors(self) -> tuple[Tensor, ...]:
@@ -170,6 +182,8 @@ class _Reader:
         self.path = path
         self.vars: dict[str, Tensor] = {}
         self.n_in = 0
+        self.used_inputs: set[int] = set()
+        self.products: list[tuple[tuple[str, int], ...]] = []
         self.n_out = 0
 
     def where(self, pos: int) -> tuple[int, int]:
@@ -242,11 +256,14 @@ class _Reader:
                                  "vnnlib-version, declare-network and assert", node.pos)
         if not networks:
             raise self.error("the query declares no network (declare-network ...)", first.pos)
+        body = [f"(assert {self.formula(a.items[1])})" for a in asserts]
+        n_y = self.n_out + len(self.products)
         lines = [f"(declare-const X_{i} Real)" for i in range(self.n_in)]
-        lines += [f"(declare-const Y_{j} Real)" for j in range(self.n_out)]
-        lines += [f"(assert {self.formula(a.items[1])})" for a in asserts]
+        lines += [f"(declare-const Y_{j} Real)" for j in range(n_y)] + body
+        free = tuple(i for i in range(self.n_in) if i not in self.used_inputs)
+        lines += [f"(assert (and (>= X_{i} 0) (<= X_{i} 0)))" for i in free]
         prop = self.to_property("\n".join(lines) + "\n")
-        return Query(version, tuple(networks), prop, self.path)
+        return Query(version, tuple(networks), prop, self.path, free, tuple(self.products))
 
     def version(self, node: _Node) -> str:
         if len(node.items) != 2 or not isinstance(node.items[1], tuple):
@@ -397,10 +414,28 @@ class _Reader:
             raise self.error(f"({h}) needs at least one argument", item.pos)
         parts = [self.term(a) for a in args]
         if h == "*" and sum(v for _, v in parts) > 1:
-            raise self.error("a product of two variables is a polynomial (POLY) constraint; "
-                             "verinet decides linear constraints only (BND, OUTC, LIN)",
-                             item.pos)
+            return self.product(parts, item.pos), True
         return f"({h} " + " ".join(t for t, _ in parts) + ")", any(v for _, v in parts)
+
+    def product(self, parts: list[tuple[str, bool]], pos: int) -> str:
+        """A product of variables (POLY) as one extra output that the composed model
+        computes, times the constant factors."""
+        factors = []
+        for text, var in parts:
+            if not var:
+                continue
+            m = re.fullmatch(r"([XY])_(\d+)", text)
+            if m is None:
+                raise self.error("a product of variables is supported when each factor is "
+                                 "a single variable or a number, e.g. (* 2 X[0] Y[1]); "
+                                 "multiply out sums first", pos)
+            factors.append((m.group(1), int(m.group(2))))
+        key = tuple(sorted(factors))
+        if key not in self.products:
+            self.products.append(key)
+        aux = f"Y_{self.n_out + self.products.index(key)}"
+        consts = [t for t, v in parts if not v]
+        return f"(* {' '.join(consts)} {aux})" if consts else aux
 
     def variable(self, tok: str, pos: int) -> str:
         m = _REF.fullmatch(tok)
@@ -430,6 +465,7 @@ class _Reader:
                 index.append(int(p))
             flat = int(np.ravel_multi_index(index, t.shape)) if index else 0
         if t.kind == "input":
+            self.used_inputs.add(t.offset + flat)
             return f"X_{t.offset + flat}"
         return f"Y_{t.offset + flat}"
 
