@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -146,7 +147,10 @@ def verify_main(argv: Sequence[str]) -> int:
         return code if isinstance(code, int) else cli.EXIT_USAGE
     start = time.monotonic()
     try:
-        status, lines = _decide(args, start)
+        with warnings.catch_warnings():  # a warning is one "verinet: warning:" line
+            warnings.simplefilter("default", UserWarning)
+            warnings.showwarning = cli._show_warning
+            status, lines = _decide(args, start)
     except cli.VerinetError as exc:
         cli._error(str(exc))
         return cli.exit_code_for(exc)
@@ -177,13 +181,15 @@ def _decide(args: argparse.Namespace, start: float) -> tuple[str, list[str]]:
         onnx.save(model, joint)
         label = ", ".join(f"{n}={p}" for n, p in paths.items()) or "no file"
         try:
-            return _solve(args, query, model, joint, start + timeout)
+            return _solve(args, query, model, joint, start + timeout,
+                          f"the networks of {args.query} ({label})")
         except VerinetError as exc:  # messages name the user's files, not the joined model
             exc.args = (str(exc).replace(joint, f"the networks of {args.query} ({label})"),)
             raise
 
 
-def _solve(args, query, model, joint: str, deadline: float) -> tuple[str, list[str]]:
+def _solve(args, query, model, joint: str, deadline: float,
+           shown: str) -> tuple[str, list[str]]:
     """The piecewise-linear engines; models or properties they refuse go to the
     interval engine when it can take them (see :func:`_solve_by_intervals`)."""
     from .config import SearchConfig, VerifierConfig
@@ -201,7 +207,7 @@ def _solve(args, query, model, joint: str, deadline: float) -> tuple[str, list[s
         config = VerifierConfig(search=SearchConfig(strategy=args.strategy), seed=args.seed)
         result = verify(network, query.prop, timeout=left, config=config)
     except (ModelLoadError, SoftmaxPropertyError) as exc:
-        return _solve_by_intervals(args, query, model, joint, deadline, exc)
+        return _solve_by_intervals(args, query, model, joint, deadline, exc, shown)
     if result.status is Status.UNSAT and query.free_inputs:
         read = _free_inputs_read(network, query)
         if read:
@@ -222,7 +228,7 @@ INTERVAL_MAX_INPUTS = 64
 
 
 def _solve_by_intervals(args, query, model, joint: str, deadline: float,
-                        refusal: Exception) -> tuple[str, list[str]]:
+                        refusal: Exception, shown: str) -> tuple[str, list[str]]:
     """Interval bounds and float32 sampling (:mod:`verinet.search.graph_split`) for a
     model with operators outside the IR, or a property the IR cannot read exactly.
     ``refusal`` is raised again when that engine cannot take the model either."""
@@ -236,7 +242,8 @@ def _solve_by_intervals(args, query, model, joint: str, deadline: float,
         graph = IntervalGraph(model, joint)
     except UnsupportedOperatorError:
         raise refusal from None
-    print(f"verinet: note: {refusal}; deciding by interval bounds and float32 sampling "
+    why = str(refusal).replace(joint, shown)
+    print(f"verinet: note: {why}; deciding by interval bounds and float32 sampling "
           "instead", file=sys.stderr)
     session = _session(joint)
 

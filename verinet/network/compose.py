@@ -17,6 +17,7 @@ declared element type or shape that the file does not have, an unknown hidden no
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -45,15 +46,17 @@ def _type_name(elem: int) -> str:
 def _check_networks(query, paths: Mapping[str, str]) -> None:
     need = set(query.file_networks())
     given = set(paths)
-    for name in sorted(need - given):
-        raise SpecMismatchError(f"{query.path}: network {name!r} has no file: pass "
-                                f"--network {name}=PATH")
     for name in sorted(given - need):
         decl = next((n for n in query.networks if n.name == name), None)
         why = ("it is declared equal-to another network and shares its file" if decl
                else "the query declares no network of that name")
+        declared = ", ".join(f"{n.name} (line {n.line}:{n.column})" for n in query.networks)
         raise SpecMismatchError(f"{query.path}: --network {name}=...: {why}; declared: "
-                                f"{', '.join(n.name for n in query.networks)}")
+                                f"{declared}")
+    for name in sorted(need - given):
+        decl = next(n for n in query.networks if n.name == name)
+        raise SpecMismatchError(f"{query.path}:{decl.line}:{decl.column}: network {name!r} "
+                                f"has no file: pass --network {name}=PATH")
 
 
 def _shape(vi: onnx.ValueInfoProto) -> tuple[int | None, ...] | None:
@@ -76,12 +79,19 @@ def _fits(declared: tuple[int, ...], actual: tuple[int | None, ...] | None) -> b
     return all(x is None or x == y for x, y in zip(a, d))
 
 
+def _at(where: str, t) -> str:
+    """``where`` (``QUERY:LINE:COL: ...``) pointing at the declaration of tensor ``t``."""
+    return re.sub(r"^(.*?):\d+:\d+: ", lambda m: f"{m.group(1)}:{t.line}:{t.column}: ",
+                  where, count=1)
+
+
 def _check_tensor(t, vi: onnx.ValueInfoProto | None, path: str, where: str,
                   any_float: bool = False) -> None:
     """``t`` fits ``vi``; ``any_float``: a network ``isomorphic-to`` another, which the
     standard lets differ in float precision (verinet reads it at the file's precision)."""
     if vi is None:
         return
+    where = _at(where, t)
     elem = vi.type.tensor_type.elem_type
     if t.dtype == "real" or (any_float and DTYPES.get(t.dtype) in _FLOATS):
         if elem and elem not in _FLOATS:
@@ -197,7 +207,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
         path = paths[net.source]
         model = models[net.source]
         g = model.graph
-        where = f"{query.path}: network {net.name} ({path})"
+        where = f"{query.path}:{net.line}:{net.column}: network {net.name} ({path})"
         iso = net.isomorphic_to is not None
         init_names = {i.name for i in g.initializer}
         g_inputs = [vi for vi in g.input if vi.name not in init_names]
@@ -218,7 +228,7 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
             if t.onnx_name is not None:
                 vi = next((v for v in g_inputs if v.name == t.onnx_name), None)
                 if vi is None:
-                    raise SpecMismatchError(f"{where}: input {t.name} names ONNX input "
+                    raise SpecMismatchError(f"{_at(where, t)}: input {t.name} names ONNX input "
                                             f'"{t.onnx_name}", which the file does not have')
             _check_tensor(t, vi, path, where, iso)
             elem = vi.type.tensor_type.elem_type or TensorProto.FLOAT
@@ -246,12 +256,12 @@ def compose(query, paths: Mapping[str, str]) -> onnx.ModelProto:
                 oi = net.outputs.index(t)
                 src = g.output[oi].name if t.onnx_name is None else t.onnx_name
                 if t.onnx_name is not None and t.onnx_name not in {o.name for o in g.output}:
-                    raise SpecMismatchError(f"{where}: output {t.name} names ONNX output "
+                    raise SpecMismatchError(f"{_at(where, t)}: output {t.name} names ONNX output "
                                             f'"{t.onnx_name}", which the file does not have')
             else:
                 src = t.onnx_name
                 if src not in produced:
-                    raise SpecMismatchError(f'{where}: hidden node {t.name} names "{src}", '
+                    raise SpecMismatchError(f'{_at(where, t)}: hidden node {t.name} names "{src}", '
                                             "which no node of the file produces")
             _check_tensor(t, by_name.get(src), path, where, iso)
             tag = f"verinet_{k}_o{j}"
