@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import io
 import json
 import os
 import re
@@ -44,11 +46,11 @@ def generate(workdir: Path) -> list[dict]:
     here = os.getcwd()
     os.chdir(workdir)
     try:
-        from vnntest.core.generator import generate_all_tests
-
-        import contextlib
-        import io
-
+        try:
+            from vnntest.core.generator import generate_all_tests
+        except ImportError:
+            raise SystemExit("satisfactory.py: the suite is not installed: pip install "
+                             "vnnlib-satisfactory (or pip install '.[test]')") from None
         with contextlib.redirect_stdout(io.StringIO()):
             entries = generate_all_tests()
     finally:
@@ -141,7 +143,8 @@ def run_one(solver: list[str], entry: dict, timeout: float) -> dict:
     expected = entry["expected"].lower()
     row = {"name": entry["name"], "category": entry["category"], "expected": expected,
            "verdict": verdict or "none", "seconds": round(dt, 2), "rc": rc,
-           "stderr": err.strip().splitlines()[-1] if err.strip() else ""}
+           "stderr": err.strip().splitlines()[-1] if err.strip() else "",
+           "engine": "interval" if "deciding by interval bounds" in err else "IR"}
     if verdict == "sat":
         ok, why = replay(entry, assignment)
         row["replay"] = why
@@ -155,7 +158,7 @@ def run_one(solver: list[str], entry: dict, timeout: float) -> dict:
     return row
 
 
-def report(rows: list[dict], seconds: float, timeout: float) -> str:
+def report(rows: list[dict], seconds: float, timeout: float, jobs: int = 1) -> str:
     by = collections.defaultdict(collections.Counter)
     for r in rows:
         by[r["category"]][r["outcome"]] += 1
@@ -168,12 +171,25 @@ def report(rows: list[dict], seconds: float, timeout: float) -> str:
              "clear error (reason below); `unknown`: no answer.", "",
              f"Total: {len(rows)} cases, **{tot['correct']} correct**, {tot['wrong']} wrong, "
              f"{tot['refused']} refused, {tot['unknown']} unknown; wall time {seconds:.0f} s.",
-             "", "| family | cases | correct | wrong | refused | unknown |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"Machine: {os.cpu_count()} cores, {jobs} case(s) at a time.", "",
+             "`by intervals`: cases the piecewise-linear engines refused (an operator or a "
+             "property outside the IR) and the interval engine decided: `unsat` from sound "
+             "interval bounds of the real-valued function, `sat` from a float32 point "
+             "replayed in onnxruntime (see docs/vnnlib2.md).", "",
+             "| family | cases | correct | wrong | refused | unknown | by intervals | "
+             "sat | unsat |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for cat in sorted(by):
         c = by[cat]
+        mine = [r for r in rows if r["category"] == cat]
         lines.append(f"| {cat} | {sum(c.values())} | {c['correct']} | {c['wrong']} | "
-                     f"{c['refused']} | {c['unknown']} |")
+                     f"{c['refused']} | {c['unknown']} | "
+                     f"{sum(r.get('engine') == 'interval' for r in mine)} | "
+                     f"{sum(r['expected'] == 'sat' for r in mine)} | "
+                     f"{sum(r['expected'] == 'unsat' for r in mine)} |")
+    n_int = sum(r.get("engine") == "interval" for r in rows)
+    lines += ["", f"Decided by the interval engine: {n_int} of {len(rows)}; the slowest "
+              f"case took {max((r['seconds'] for r in rows), default=0):.1f} s."]
     rest = [r for r in rows if r["outcome"] != "correct"]
     if rest:
         lines += ["", "Cases not answered correctly:", "",
@@ -206,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             rows = list(pool.map(lambda e: run_one(solver, e, args.timeout), entries))
         seconds = time.monotonic() - t0
-    text = report(rows, seconds, args.timeout)
+    text = report(rows, seconds, args.timeout, max(1, args.jobs))
     print(text)
     if args.out:
         Path(args.out).write_text(text)
