@@ -53,9 +53,11 @@ def capability_lines(capability: str) -> list[str]:
         return ["real", "float32 * sat witnesses are replayed in float32 by onnxruntime; "
                 "unsat is proved for the real-valued function (float32 rounding not modelled)"]
     if capability == "--onnx-operators":
+        from .network.onnx_interval import INTERVAL_OPS
         from .network.onnx_ops import CONVERTERS
 
-        return sorted(CONVERTERS)
+        # the IR's operators, and those only the interval engine bounds (docs/vnnlib2.md)
+        return sorted(set(CONVERTERS) | set(INTERVAL_OPS))
     if capability == "--vnnlib-versions":
         return ["1.0", "2.0"]
     if capability == "--hidden-node-theories":

@@ -120,7 +120,8 @@ class _Reader:
         if m is not None:
             raise self.error(
                 f"VNN-LIB 2.0 is not supported by this reader (found {m.group().strip()!r}); "
-                "write the property in VNN-LIB 1.0: (declare-const X_i Real) per input and "
+                "run a 2.0 query as 'verinet verify QUERY --network NAME=MODEL', or write "
+                "the property in VNN-LIB 1.0: (declare-const X_i Real) per input and "
                 "(declare-const Y_j Real) per output, with flat indices", m.start())
 
     # ------------------------------------------------------------------ syntax
