@@ -171,7 +171,7 @@ def report(rows: list[dict], seconds: float, timeout: float, jobs: int = 1) -> s
              "clear error (reason below); `unknown`: no answer.", "",
              f"Total: {len(rows)} cases, **{tot['correct']} correct**, {tot['wrong']} wrong, "
              f"{tot['refused']} refused, {tot['unknown']} unknown; wall time {seconds:.0f} s.",
-             f"Machine: {os.cpu_count()} cores, {jobs} case(s) at a time.", "",
+             "", f"Machine: {os.cpu_count()} cores, {jobs} case(s) at a time.", "",
              "`by intervals`: cases the piecewise-linear engines refused (an operator or a "
              "property outside the IR) and the interval engine decided: `unsat` from sound "
              "interval bounds of the real-valued function, `sat` from a float32 point "

@@ -283,12 +283,15 @@ def _r_size(n, ins):
     return [_point(np.array(float(ins[0][0].size)))]
 
 
-@_rule("Cast", "CastLike")
+@_rule("Cast")
 def _r_cast(n, ins):
-    to = n.get("to") if n.node.op_type == "Cast" else None
+    to = n.get("to")
     lo, hi = ins[0]
-    if to in _INT_TYPES:
-        return [(np.trunc(lo), np.trunc(hi))]
+    if to in _INT_TYPES:  # truncation; out of the type's range ONNX leaves it undefined
+        info = np.iinfo(helper.tensor_dtype_to_np_dtype(to))
+        t_lo, t_hi = np.trunc(lo), np.trunc(hi)
+        inside = (t_lo >= info.min) & (t_hi <= info.max)
+        return [(np.where(inside, t_lo, -np.inf), np.where(inside, t_hi, np.inf))]
     if to == _BOOL:
         zero_only = (lo == 0) & (hi == 0)
         has_zero = (lo <= 0) & (hi >= 0)

@@ -140,7 +140,7 @@ def graph_split(evaluate: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, n
 
     for case in prop.cases:
         lo0, hi0 = case.box.lower.copy(), case.box.upper.copy()
-        weight = _influence(evaluate, lo0, hi0)
+        weight = _influence(evaluate, lo0, hi0, deadline)
         for x in [(lo0 + hi0) / 2, lo0, hi0,
                   *rng.uniform(lo0, hi0, size=(_ROOT_SAMPLES, lo0.size))]:
             hit = try_point(case, x, lo0, hi0)
@@ -179,13 +179,15 @@ def graph_split(evaluate: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, n
     return GraphOutcome("unsat", boxes=boxes)
 
 
-def _influence(evaluate, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _influence(evaluate, lo: np.ndarray, hi: np.ndarray, deadline: float) -> np.ndarray:
     """Per input, how much halving it narrows the output bounds at the root (``1e-3``
     for inputs that did not move them: they are split last, never skipped)."""
     ylo, yhi = evaluate(lo, hi)
     base = _finite_width(ylo, yhi)
     gain = np.zeros(lo.size)
     for d in np.flatnonzero(hi > lo):
+        if time.monotonic() > deadline:
+            return np.ones(lo.size)
         h = hi.copy()
         h[d] = lo[d] + (hi[d] - lo[d]) / 2
         l2 = lo.copy()
