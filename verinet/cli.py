@@ -814,6 +814,72 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="random seed, mixed with each instance's own (default: 0)")
 
 
+def _robustness_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet classifier")
+    p.add_argument("--data", required=True, metavar="D",
+                   help="points and labels: .npz (arrays x, y), .npy (with --labels) or .csv")
+    p.add_argument("--labels", default=None, metavar="FILE",
+                   help="labels for .npy points (.npy, or integers in a text/CSV file); "
+                        "default: the data's own, else the model's clean predictions")
+    p.add_argument("--eps", required=True, metavar="E1,E2,...",
+                   help="L-infinity radii, comma-separated, each > 0")
+    p.add_argument("--lower", type=float, default=None, help="input domain lower bound")
+    p.add_argument("--upper", type=float, default=None, help="input domain upper bound")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds per (point, radius) proof, a hard limit (default: 30)")
+    p.add_argument("--jobs", "-j", type=int, default=0,
+                   help="worker processes (default: every core)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N points")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--restarts", type=int, default=4, help="PGD restarts (default: 4)")
+    p.add_argument("--steps", type=int, default=40, help="PGD steps per restart (default: 40)")
+    p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
+                   help="the complete search (default: auto)")
+    p.add_argument("--out", default="robustness-out", metavar="DIR",
+                   help="folder for points.jsonl (resumable), report.json, report.md and "
+                        "accuracy.png (default: ./robustness-out)")
+
+
+@command("robustness", help="robustness of a classifier over a data set: attacks and proofs",
+         arguments=_robustness_arguments,
+         description="For every point of a data set and every radius: misclassified, "
+                     "falsified (a confirmed adversarial input), verified (a proof), unknown "
+                     "or timeout; per radius the clean accuracy, the accuracy under attack "
+                     "(an upper bound on robust accuracy) and the verified accuracy (a lower "
+                     "bound). Rows are appended to OUT/points.jsonl as they are decided; a "
+                     "rerun with the same settings resumes.",
+         epilog="example:\n  verinet robustness benchmarks/digits/digits.onnx --data "
+                "benchmarks/digits/test.npz --eps 0.01,0.02,0.05 --lower 0 --upper 1")
+def _robustness(args: argparse.Namespace) -> int:
+    from .robustness import RunSettings, robustness_run
+    from .robustness.report import table, write_reports
+
+    try:
+        eps = tuple(float(t) for t in args.eps.split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"--eps {args.eps!r}: expected comma-separated numbers") from None
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1")
+    if args.jobs < 0 or args.restarts < 0 or args.steps < 0:
+        raise InputError("--jobs, --restarts and --steps must not be negative")
+    settings = RunSettings(epsilons=eps, timeout=args.timeout, jobs=args.jobs,
+                           limit=args.limit, seed=args.seed, lower=args.lower,
+                           upper=args.upper, restarts=args.restarts, steps=args.steps,
+                           strategy=args.strategy)
+    rep = robustness_run(args.model, args.data, settings, labels=args.labels, out=args.out)
+    print(table(rep))
+    print(f"{rep.n} points, wall {rep.wall:.1f} s (attacks {rep.time_attack:.1f} s, proofs "
+          f"{rep.time_verify:.1f} s)" + (f", {rep.reused} rows reused" if rep.reused else ""))
+    sys.stdout.flush()
+    try:
+        paths = write_reports(rep, Path(args.out))
+    except OSError as e:
+        _error(f"{args.out}: cannot write the reports ({e.strerror or e})")
+        return EXIT_IO
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return EXIT_OK
+
+
 @command("bench", help="run a VNN-COMP benchmark folder (resumable), or compare two runs",
          arguments=_bench_arguments,
          description="Run every instance of a VNN-COMP benchmark folder, each in its own "
