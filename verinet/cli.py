@@ -852,7 +852,7 @@ def _robustness_arguments(p: argparse.ArgumentParser) -> None:
                 "benchmarks/digits/test.npz --eps 0.01,0.02,0.05 --lower 0 --upper 1")
 def _robustness(args: argparse.Namespace) -> int:
     from .robustness import RunSettings, robustness_run
-    from .robustness.report import table, write_reports
+    from .robustness.report import table
 
     try:
         eps = tuple(float(t) for t in args.eps.split(",") if t.strip())
@@ -866,17 +866,18 @@ def _robustness(args: argparse.Namespace) -> int:
                            limit=args.limit, seed=args.seed, lower=args.lower,
                            upper=args.upper, restarts=args.restarts, steps=args.steps,
                            strategy=args.strategy)
-    rep = robustness_run(args.model, args.data, settings, labels=args.labels, out=args.out)
+    try:
+        rep = robustness_run(args.model, args.data, settings, labels=args.labels,
+                             out=args.out)
+    except OSError as e:  # the rows decided so far are in OUT/points.jsonl
+        _error(f"{args.out}: cannot write the results ({e.strerror or e}); rerun to resume")
+        return EXIT_IO
     print(table(rep))
     print(f"{rep.n} points, wall {rep.wall:.1f} s (attacks {rep.time_attack:.1f} s, proofs "
           f"{rep.time_verify:.1f} s)" + (f", {rep.reused} rows reused" if rep.reused else ""))
-    sys.stdout.flush()
-    try:
-        paths = write_reports(rep, Path(args.out))
-    except OSError as e:
-        _error(f"{args.out}: cannot write the reports ({e.strerror or e})")
-        return EXIT_IO
-    print("wrote " + ", ".join(str(p) for p in paths))
+    out = Path(args.out)
+    print(f"wrote {out / 'points.jsonl'}, {out / 'report.json'}, {out / 'report.md'}, "
+          f"{out / 'accuracy.png'}")
     return EXIT_OK
 
 

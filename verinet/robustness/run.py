@@ -151,7 +151,8 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         data: points and labels (see :func:`~verinet.robustness.data.load_points`).
         settings: radii, budgets and options.
         labels: a separate labels file (for ``.npy`` points).
-        out: the folder for ``points.jsonl`` (resume) and the reports; ``None``: no files.
+        out: the folder for ``points.jsonl`` (resume) and the reports (``report.json``,
+            ``report.md``, ``accuracy.png``); ``None``: no files.
         progress: show a progress bar (default: when stderr is a terminal).
     """
     from ..counterexample import CexChecker
@@ -307,7 +308,9 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
     rep = RobustnessReport(model, data, N, settings, rows, time_attack=time_attack,
                            time_verify=time_verify, wall=time.monotonic() - t_start,
                            reused=reused)
-    from .report import summarise
+    from .report import summarise, write_reports
 
     rep.epsilons = summarise(rep, epsilons)
+    if out_dir is not None:
+        write_reports(rep, out_dir)
     return rep
