@@ -835,6 +835,12 @@ def _robustness_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=40, help="PGD steps per restart (default: 40)")
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
                    help="the complete search (default: auto)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where proofs run: worker processes here (default), or a Dask "
+                        "distributed cluster (pip install 'verinet[dask]')")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="the Dask scheduler, tcp://HOST:PORT (default with --executor dask: "
+                        "a local cluster on 127.0.0.1)")
     p.add_argument("--out", default="robustness-out", metavar="DIR",
                    help="folder for points.jsonl (resumable), report.json, report.md and "
                         "accuracy.png (default: ./robustness-out)")
@@ -868,7 +874,7 @@ def _robustness(args: argparse.Namespace) -> int:
                            strategy=args.strategy)
     try:
         rep = robustness_run(args.model, args.data, settings, labels=args.labels,
-                             out=args.out)
+                             out=args.out, executor=args.executor, scheduler=args.scheduler)
     except OSError as e:  # the rows decided so far are in OUT/points.jsonl
         _error(f"{args.out}: cannot write the results ({e.strerror or e}); rerun to resume")
         return EXIT_IO

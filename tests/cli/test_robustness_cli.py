@@ -188,3 +188,42 @@ def test_killed_run_resumes_without_lost_or_repeated_rows(tmp_path):
         seen[r["key"]] = r
     before = {json.loads(ln)["key"] for ln in first[:-1]}  # the last line may be torn
     assert before <= set(keys)
+
+
+needs_dask = pytest.mark.skipif(__import__("importlib").util.find_spec("distributed") is None,
+                                reason="Dask distributed is not installed "
+                                       "(pip install '.[test]')")
+
+
+def _cli(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "verinet", "robustness", *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@needs_dask
+def test_dask_local_cluster_gives_the_same_statuses(tmp_path):
+    common = [MODEL, "--data", DATA, "--eps", "0.01,0.03,0.06", "--lower", "0", "--upper",
+              "1", "--limit", "16", "--timeout", "10", "--jobs", "2"]
+    a = _cli(*common, "--out", tmp_path / "local")
+    b = _cli(*common, "--executor", "dask", "--out", tmp_path / "dask")
+    assert a.returncode == b.returncode == EXIT_OK, (a.stderr, b.stderr)
+
+    def statuses(folder):
+        rows = [json.loads(ln) for ln in (folder / "points.jsonl").read_text().splitlines()]
+        return {(r["index"], r["eps"]): r["status"] for r in rows}
+
+    sa, sb = statuses(tmp_path / "local"), statuses(tmp_path / "dask")
+    assert len(sa) == 48 and sa == sb
+
+
+@needs_dask
+def test_unreachable_scheduler_fails_fast(tmp_path):
+    t0 = time.monotonic()
+    p = _cli(MODEL, "--data", DATA, "--eps", "0.01", "--limit", "2", "--executor", "dask",
+             "--scheduler", "tcp://127.0.0.1:9", "--out", tmp_path / "o", timeout=60)
+    assert time.monotonic() - t0 < 20
+    assert p.returncode == EXIT_BAD_INPUT
+    assert "cannot reach the Dask scheduler" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o" / "points.jsonl").exists() or \
+        not (tmp_path / "o" / "points.jsonl").read_text()

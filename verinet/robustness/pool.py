@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
 from ..errors import ModelLoadError
 
-__all__ = ["Task", "run_tasks", "GRACE"]
+__all__ = ["Task", "run_tasks", "check_scheduler", "GRACE"]
 
 #: Seconds a worker may overrun its task's budget before it is killed.
 GRACE = 5.0
@@ -26,12 +26,8 @@ Task = dict[str, Any]  # key, x0, label, eps, lower, upper, timeout, seed
 
 
 def _worker(conn: Any, model_path: str, strategy: str) -> None:
-    import numpy as np
-
-    from ..config import SearchConfig, VerifierConfig
     from ..network import load
-    from ..spec.robustness import robustness
-    from ..verify import verify
+    from .worker import solve
 
     network = load(model_path)
     conn.send(("ready", None))
@@ -42,19 +38,7 @@ def _worker(conn: Any, model_path: str, strategy: str) -> None:
             return
         if task is None:
             return
-        t0 = time.monotonic()
-        try:
-            prop = robustness(np.asarray(task["x0"]), task["eps"], task["label"],
-                              task["lower"], task["upper"], network=network)
-            config = VerifierConfig(search=SearchConfig(strategy=strategy), seed=task["seed"])
-            r = verify(network, prop, timeout=task["timeout"], config=config, start=t0)
-            out = {"status": r.status.value, "reason": r.reason,
-                   "witness": None if r.counterexample is None
-                   else [float(v) for v in r.counterexample.x]}
-        except Exception as e:  # recorded, never lost
-            out = {"status": "unknown", "reason": f"{type(e).__name__}: {e}", "witness": None}
-        out["time"] = time.monotonic() - t0
-        conn.send((task["key"], out))
+        conn.send((task["key"], solve(network, task, strategy)))
 
 
 class _Worker:
@@ -77,13 +61,20 @@ class _Worker:
 
 
 def run_tasks(tasks: list[Task], model_path: str, jobs: int, strategy: str = "auto",
-              on_start: Callable[[], None] | None = None) -> Iterator[tuple[Any, dict]]:
-    """Run every task; yield ``(key, result)`` as each finishes (see the module docstring)."""
+              executor: str = "local", scheduler: str | None = None
+              ) -> Iterator[tuple[Any, dict]]:
+    """Run every task; yield ``(key, result)`` as each finishes (see the module docstring).
+
+    ``executor``: ``local`` (worker processes here) or ``dask`` (a Dask distributed
+    cluster at ``scheduler``, or a local one on 127.0.0.1 with ``jobs`` workers)."""
+    if executor == "dask":
+        yield from _run_dask(tasks, model_path, jobs, strategy, scheduler)
+        return
+    if not tasks:
+        return
     ctx = mp.get_context("spawn")
     queue = list(reversed(tasks))
     workers = [_Worker(ctx, model_path, strategy) for _ in range(max(1, min(jobs, len(tasks))))]
-    if on_start is not None:
-        on_start()
     try:
         while queue or any(w.task is not None for w in workers):
             for w in workers:
@@ -128,3 +119,80 @@ def run_tasks(tasks: list[Task], model_path: str, jobs: int, strategy: str = "au
                 pass
             w.proc.join(0.5)
             w.kill()
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Fail fast (within a few seconds) when the Dask scheduler cannot be reached."""
+    from ..errors import InputError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--executor dask needs Dask distributed: pip install "
+                         "'verinet[dask]'") from None
+    try:
+        Client(scheduler, timeout="5s").close()
+    except (OSError, TimeoutError, ValueError) as e:
+        raise InputError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e}); "
+                         "check the address (tcp://HOST:PORT) and that the scheduler "
+                         "runs") from None
+
+
+_DASK_WORKERS: dict[tuple[int, str, str], Any] = {}
+
+
+def _dask_task(model_path: str, strategy: str, task: Task) -> tuple[Any, dict]:
+    """Runs inside a Dask worker: the task in a subprocess kept per worker thread (the
+    model loaded once), killed when it overruns (see :mod:`.worker`)."""
+    import threading
+
+    from .worker import ProcWorker
+
+    k = (threading.get_ident(), model_path, strategy)
+    w = _DASK_WORKERS.get(k)
+    if w is None:
+        w = _DASK_WORKERS[k] = ProcWorker(model_path, strategy)
+    return task["key"], w.run(task)
+
+
+def _run_dask(tasks: list[Task], model_path: str, jobs: int, strategy: str,
+              scheduler: str | None) -> Iterator[tuple[Any, dict]]:
+    from ..errors import InputError
+
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("--executor dask needs Dask distributed: pip install "
+                         "'verinet[dask]'") from None
+    import os
+
+    if not tasks:
+        return
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1,
+                                   processes=True, host="127.0.0.1", dashboard_address=None)
+            client = Client(cluster, timeout="20s")
+        else:
+            client = Client(scheduler, timeout="5s")
+    except (OSError, TimeoutError, ValueError) as e:
+        if cluster is not None:
+            cluster.close()
+        where = scheduler or "a local cluster"
+        raise InputError(f"--scheduler {where}: cannot reach the Dask scheduler ({e}); check "
+                         "the address (tcp://HOST:PORT) and that the scheduler runs") from None
+    path = os.path.abspath(model_path)
+    try:
+        futures = {client.submit(_dask_task, path, strategy, t, pure=False): t["key"]
+                   for t in tasks}
+        for fut in as_completed(list(futures)):
+            try:
+                yield fut.result()
+            except Exception as e:  # a lost worker: recorded, the run goes on
+                yield futures[fut], {"status": "unknown", "time": 0.0, "witness": None,
+                             "reason": f"Dask task failed: {type(e).__name__}: {e}"}
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

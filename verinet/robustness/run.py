@@ -142,7 +142,9 @@ def _check_epsilons(eps: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str | None = None,
-                   out: str | None = None, progress: bool | None = None) -> RobustnessReport:
+                   out: str | None = None, progress: bool | None = None,
+                   executor: str = "local", scheduler: str | None = None
+                   ) -> RobustnessReport:
     """Run the ladder (see the module docstring) and return the report.
 
     Args:
@@ -154,6 +156,8 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         out: the folder for ``points.jsonl`` (resume) and the reports (``report.json``,
             ``report.md``, ``accuracy.png``); ``None``: no files.
         progress: show a progress bar (default: when stderr is a terminal).
+        executor: where proofs run: ``local`` worker processes, or ``dask`` (the cluster
+            at ``scheduler``, else a local one on 127.0.0.1); statuses do not depend on it.
     """
     from ..counterexample import CexChecker
     from ..network import load
@@ -161,6 +165,14 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
 
     t_start = time.monotonic()
     epsilons = _check_epsilons(tuple(settings.epsilons))
+    if executor not in ("local", "dask"):
+        raise InputError(f"--executor {executor!r}: expected local or dask")
+    if scheduler is not None and executor != "dask":
+        raise InputError("--scheduler needs --executor dask")
+    if scheduler is not None:
+        from .pool import check_scheduler
+
+        check_scheduler(scheduler)
     if not (math.isfinite(settings.timeout) and settings.timeout > 0):
         raise InputError(f"--timeout must be a number of seconds greater than 0, got "
                          f"{settings.timeout!r}")
@@ -280,7 +292,8 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
             tasks = [{"key": i, "x0": x[i].tolist(), "label": int(label[i]), "eps": e,
                       "lower": settings.lower, "upper": settings.upper,
                       "timeout": settings.timeout, "seed": settings.seed} for i in todo]
-            for i, res in run_tasks(tasks, model, jobs, settings.strategy):
+            for i, res in run_tasks(tasks, model, jobs, settings.strategy, executor,
+                                    scheduler):
                 st = res["status"]
                 if st == "unsat":
                     for e2 in epsilons:
