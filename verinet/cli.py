@@ -835,6 +835,12 @@ def _robustness_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=40, help="PGD steps per restart (default: 40)")
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
                    help="the complete search (default: auto)")
+    p.add_argument("--radius", action="store_true",
+                   help="also bracket each point's largest certified radius by bisection")
+    p.add_argument("--radius-max", type=float, default=None, metavar="R",
+                   help="the largest radius --radius looks at (default: the largest --eps)")
+    p.add_argument("--radius-tol", type=float, default=None, metavar="T",
+                   help="stop when the bracket is this narrow (default: radius-max / 64)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="where proofs run: worker processes here (default), or a Dask "
                         "distributed cluster (pip install 'verinet[dask]')")
@@ -871,7 +877,8 @@ def _robustness(args: argparse.Namespace) -> int:
     settings = RunSettings(epsilons=eps, timeout=args.timeout, jobs=args.jobs,
                            limit=args.limit, seed=args.seed, lower=args.lower,
                            upper=args.upper, restarts=args.restarts, steps=args.steps,
-                           strategy=args.strategy)
+                           strategy=args.strategy, radius=args.radius,
+                           radius_max=args.radius_max, radius_tol=args.radius_tol)
     try:
         rep = robustness_run(args.model, args.data, settings, labels=args.labels,
                              out=args.out, executor=args.executor, scheduler=args.scheduler)
@@ -881,6 +888,10 @@ def _robustness(args: argparse.Namespace) -> int:
     print(table(rep))
     print(f"{rep.n} points, wall {rep.wall:.1f} s (attacks {rep.time_attack:.1f} s, proofs "
           f"{rep.time_verify:.1f} s)" + (f", {rep.reused} rows reused" if rep.reused else ""))
+    if rep.radius is not None:
+        pts = [p for p in rep.radius["points"] if p["stopped"] != "misclassified"]
+        print(f"largest certified radius: {len(pts)} points bracketed to "
+              f"{rep.radius['tol']:g} (radius.jsonl, radii.png)")
     out = Path(args.out)
     print(f"wrote {out / 'points.jsonl'}, {out / 'report.json'}, {out / 'report.md'}, "
           f"{out / 'accuracy.png'}")

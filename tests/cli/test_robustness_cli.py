@@ -227,3 +227,29 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
     assert "cannot reach the Dask scheduler" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "o" / "points.jsonl").exists() or \
         not (tmp_path / "o" / "points.jsonl").read_text()
+
+
+def test_radius_brackets_agree_with_the_ladder(tmp_path):
+    settings = RunSettings(epsilons=(0.02, 0.06), timeout=10, jobs=2, limit=12, lower=0.0,
+                           upper=1.0, radius=True, radius_tol=0.004)
+    rep = robustness_run(str(MODEL), str(DATA), settings, out=str(tmp_path), progress=False)
+    rad = rep.radius
+    assert rad["tol"] == 0.004 and rad["radius_max"] == 0.06
+    for p in rad["points"]:
+        if p["stopped"] == "misclassified":
+            continue
+        f = p["falsified"] if p["falsified"] is not None else np.inf
+        assert p["certified"] <= f
+        for e in (0.02, 0.06):
+            st = rep.status(p["index"], e)
+            if st == "verified":
+                assert p["certified"] >= e
+            if st == "falsified":
+                assert f <= e
+        if not p["stopped"] and p["falsified"] is not None:
+            assert f - p["certified"] <= 0.004
+    assert (tmp_path / "radii.png").is_file()
+    again = robustness_run(str(MODEL), str(DATA), settings, out=str(tmp_path), progress=False)
+    assert again.radius["reused"] == sum(p["stopped"] != "misclassified"
+                                         for p in rad["points"])
+    assert again.radius["points"] == rad["points"]

@@ -55,11 +55,12 @@ def _ce_coeffs(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def attack_batch(network: Network, x0: np.ndarray, labels: np.ndarray, lo: np.ndarray,
-                 hi: np.ndarray, eps: float, rng: np.random.Generator, *, restarts: int = 4,
+                 hi: np.ndarray, eps: float | np.ndarray, rng: np.random.Generator, *,
+                 restarts: int = 4,
                  steps: int = 40, deadline: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Attack every point of ``x0 (B, n)`` on its box ``[lo, hi]`` (the ball of radius
-    ``eps`` clipped to the domain).
+    ``eps``, a number or one per point, clipped to the domain).
 
     Returns ``(found (B,), x_adv (B, n), counts)``: the candidate of each broken point,
     and how many FGSM and PGD broke.
@@ -70,6 +71,7 @@ def attack_batch(network: Network, x0: np.ndarray, labels: np.ndarray, lo: np.nd
     counts = {"fgsm": 0, "pgd": 0}
     if B == 0:
         return found, x_adv, counts
+    eps = np.broadcast_to(np.asarray(eps, dtype=np.float64).reshape(-1, 1), (B, 1))
     y = network.evaluate(x0)
     _, g = network.gradient(x0, _ce_coeffs(y, labels))
     x = np.clip(x0 + eps * np.sign(g), lo, hi)
@@ -77,12 +79,12 @@ def attack_batch(network: Network, x0: np.ndarray, labels: np.ndarray, lo: np.nd
     x_adv[hit] = x[hit]
     found |= hit
     counts["fgsm"] = int(hit.sum())
-    step = 2.5 * eps / max(steps, 1)
+    step_all = 2.5 * eps / max(steps, 1)
     for _ in range(restarts):
         todo = np.flatnonzero(~found)
         if todo.size == 0 or (deadline is not None and time.monotonic() > deadline):
             break
-        l, h, lab = lo[todo], hi[todo], labels[todo]
+        l, h, lab, step = lo[todo], hi[todo], labels[todo], step_all[todo]
         x = l + (h - l) * rng.random(l.shape)
         alive = np.ones(todo.size, dtype=bool)
         for _ in range(steps):
@@ -104,7 +106,7 @@ def attack_batch(network: Network, x0: np.ndarray, labels: np.ndarray, lo: np.nd
                 if idx.size == 0:
                     break
             _, g = network.gradient(xs, _margin_coeffs(y, lab[idx]))
-            x[idx] = np.clip(xs + step * np.sign(g), l[idx], h[idx])
+            x[idx] = np.clip(xs + step[idx] * np.sign(g), l[idx], h[idx])
         idx = np.flatnonzero(alive)
         if idx.size:
             hit = broken(network.evaluate(x[idx]), lab[idx])

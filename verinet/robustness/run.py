@@ -55,6 +55,9 @@ class RunSettings:
     restarts: int = 4
     steps: int = 40
     strategy: str = "auto"
+    radius: bool = False
+    radius_max: float | None = None  # None: the largest radius of ``epsilons``
+    radius_tol: float | None = None  # None: radius_max / 64
 
     def key(self) -> str:
         d = asdict(self)
@@ -94,6 +97,7 @@ class RobustnessReport:
     time_verify: float = 0.0
     wall: float = 0.0
     reused: int = 0
+    radius: dict | None = None  # with settings.radius: see :mod:`.radius`
 
     def status(self, index: int, eps: float) -> str:
         for r in self.rows:
@@ -318,12 +322,110 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         if sink is not None:
             sink.close()
     rows = [decided[(i, e)] for i in range(N) for e in epsilons]
+    radius = None
+    if settings.radius:
+        tr = time.monotonic()
+        radius = _radius(network, model, x, label, pred, rows, epsilons, settings, lo_dom,
+                         hi_dom, rng, out_dir, model_hash, s_key, executor, scheduler)
+        time_verify += time.monotonic() - tr
     rep = RobustnessReport(model, data, N, settings, rows, time_attack=time_attack,
                            time_verify=time_verify, wall=time.monotonic() - t_start,
-                           reused=reused)
+                           reused=reused, radius=radius)
     from .report import summarise, write_reports
 
     rep.epsilons = summarise(rep, epsilons)
     if out_dir is not None:
         write_reports(rep, out_dir)
     return rep
+
+
+def _radius_row(key: str, i: int, r: dict) -> dict:
+    f = r["falsified"]
+    return {"key": key, "index": i, "certified": float(r["certified"]),
+            "falsified": float(f) if math.isfinite(f) else None, "stopped": r["stopped"]}
+
+
+def _radius(network, model: str, x, label, pred, rows, epsilons, settings: RunSettings,
+            lo_dom: float, hi_dom: float, rng, out_dir, model_hash: str, s_key: str,
+            executor: str, scheduler: str | None) -> dict:
+    """Largest certified radii (:mod:`.radius`), resumable through ``OUT/radius.jsonl``."""
+    from ..counterexample import CexChecker
+    from ..spec.robustness import robustness
+    from .pool import run_tasks
+    from .radius import radius_intervals
+
+    r_max = float(settings.radius_max or max(epsilons))
+    tol = float(settings.radius_tol or r_max / 64)
+    if not (r_max > 0 and tol > 0 and math.isfinite(r_max) and math.isfinite(tol)):
+        raise InputError("--radius-max and --radius-tol must be numbers greater than 0")
+    keys = {i: _row_key(model_hash, s_key, i, x[i], int(label[i]), -1.0) + f"r{r_max!r}t{tol!r}"
+            for i in range(x.shape[0])}
+    path = out_dir / "radius.jsonl" if out_dir is not None else None
+    earlier = {}
+    if path is not None and path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                r = json.loads(line)
+                earlier[r["key"]] = r
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    correct = pred == label
+    done = {i: earlier[keys[i]] for i in range(x.shape[0]) if keys[i] in earlier}
+    todo = correct & np.array([i not in done for i in range(x.shape[0])])
+    seeds: dict[int, tuple[float, float]] = {}
+    for r in rows:
+        c, f = seeds.get(r.index, (0.0, math.inf))
+        if r.status == "verified":
+            c = max(c, r.eps)
+        if r.status == "falsified" and r.witness is not None:
+            f = min(f, float(np.max(np.abs(np.asarray(r.witness) - x[r.index]))))
+        seeds[r.index] = (c, f)
+    checker = None
+
+    def confirm(i: int, eps: float, x_adv) -> list[float] | None:
+        nonlocal checker
+        prop = robustness(x[i], eps, int(label[i]), settings.lower, settings.upper,
+                          network=network)
+        if checker is None:
+            checker = CexChecker(network, prop)
+        checker.prop = prop
+        cex = checker.confirm(x_adv, source="attack")
+        return None if cex is None else [float(v) for v in cex.x]
+
+    def prove(items):
+        tasks = [{"key": i, "x0": x[i].tolist(), "label": int(label[i]), "eps": e,
+                  "lower": settings.lower, "upper": settings.upper,
+                  "timeout": settings.timeout, "seed": settings.seed} for i, e in items]
+        got = {}
+        jobs = settings.jobs or os.cpu_count() or 1
+        for i, res in run_tasks(tasks, model, jobs, settings.strategy, executor, scheduler):
+            got[i] = (res["status"], res.get("witness"))
+        return got
+
+    found = radius_intervals(network, x, label, todo, lo_dom, hi_dom, r_max, tol, seeds,
+                             confirm, prove, rng, settings.restarts, settings.steps)
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as f:
+            for i, r in found.items():
+                done[i] = _radius_row(keys[i], i, r)
+                f.write(json.dumps(done[i]) + "\n")
+    else:
+        done.update({i: _radius_row(keys[i], i, r) for i, r in found.items()})
+    points = []
+    for i in range(x.shape[0]):
+        if not correct[i]:
+            points.append({"index": i, "certified": 0.0, "falsified": 0.0,
+                           "stopped": "misclassified"})
+            continue
+        r = done[i]
+        points.append({"index": i, "certified": float(r["certified"]),
+                       "falsified": r.get("falsified"), "stopped": r.get("stopped", "")})
+    n = x.shape[0]
+    curves = []
+    for e in epsilons:
+        ver = sum(p["certified"] >= e for p in points if p["stopped"] != "misclassified")
+        att = sum(p["falsified"] is None or p["falsified"] > e for p in points
+                  if p["stopped"] != "misclassified")
+        curves.append({"eps": e, "verified_accuracy": ver / n, "attack_accuracy": att / n})
+    return {"radius_max": r_max, "tol": tol, "points": points, "curves": curves,
+            "reused": len(done) - len(found)}
