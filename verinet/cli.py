@@ -814,6 +814,18 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="random seed, mixed with each instance's own (default: 0)")
 
 
+def _image_shape_arg(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(t) for t in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (2, 3) or min(dims) < 1 or (len(dims) == 3 and dims[2] != 3):
+        raise InputError(f"--image-shape {text!r}: expected HxW or HxWx3")
+    return dims if len(dims) == 2 else (3, dims[0], dims[1])
+
+
 def _robustness_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="an ONNX (.onnx) or .nnet classifier")
     p.add_argument("--data", required=True, metavar="D",
@@ -841,6 +853,9 @@ def _robustness_arguments(p: argparse.ArgumentParser) -> None:
                    help="the largest radius --radius looks at (default: the largest --eps)")
     p.add_argument("--radius-tol", type=float, default=None, metavar="T",
                    help="stop when the bracket is this narrow (default: radius-max / 64)")
+    p.add_argument("--image-shape", default=None, metavar="HxW",
+                   help="draw points as images of this shape in OUT/falsified.png (HxW or "
+                        "HxWx3; default: the model's input shape, or a square)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="where proofs run: worker processes here (default), or a Dask "
                         "distributed cluster (pip install 'verinet[dask]')")
@@ -881,7 +896,8 @@ def _robustness(args: argparse.Namespace) -> int:
                            radius_max=args.radius_max, radius_tol=args.radius_tol)
     try:
         rep = robustness_run(args.model, args.data, settings, labels=args.labels,
-                             out=args.out, executor=args.executor, scheduler=args.scheduler)
+                             out=args.out, executor=args.executor, scheduler=args.scheduler,
+                             image_shape=_image_shape_arg(args.image_shape))
     except OSError as e:  # the rows decided so far are in OUT/points.jsonl
         _error(f"{args.out}: cannot write the results ({e.strerror or e}); rerun to resume")
         return EXIT_IO

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["summarise", "markdown", "write_reports", "plot", "plot_radii", "table"]
+__all__ = ["summarise", "markdown", "write_reports", "plot", "plot_radii", "plot_examples",
+           "table"]
 
 
 def summarise(rep, epsilons) -> list[dict]:
@@ -113,6 +114,37 @@ def plot_radii(rep, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_examples(rep, path: Path) -> None:
+    """Original / adversarial / difference for a few falsified points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..imageio import as_image
+
+    ex = rep.examples
+    fig, axes = plt.subplots(len(ex), 3, figsize=(6.0, 2.0 * len(ex)), dpi=100,
+                             squeeze=False)
+    for row, e in zip(axes, ex):
+        a, b = as_image(e["x"], rep.image_shape), as_image(e["witness"], rep.image_shape)
+        d = np.abs(b - a)
+        grey = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if a.ndim == 2 else {}
+        row[0].imshow(np.clip(a, 0, 1), **grey)
+        row[0].set_title(f"point {e['index']}: class {e['label']}", fontsize=8)
+        row[1].imshow(np.clip(b, 0, 1), **grey)
+        row[1].set_title(f"eps {e['eps']:g}: class {e['adversarial']}", fontsize=8)
+        row[2].imshow(d if d.ndim == 2 else d / max(d.max(), 1e-12), cmap="magma"
+                      if d.ndim == 2 else None)
+        row[2].set_title(f"|difference|, max {d.max():.3g}", fontsize=8)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def table(rep) -> str:
     head = (f"{'eps':>8} {'clean':>7} {'attack':>7} {'verified':>9} {'gap':>6}  "
             "failure rate in")
@@ -167,4 +199,7 @@ def write_reports(rep, out: Path) -> list[Path]:
     if rep.radius is not None:
         paths.append(out / "radii.png")
         plot_radii(rep, paths[-1])
+    if rep.examples:
+        paths.append(out / "falsified.png")
+        plot_examples(rep, paths[-1])
     return paths

@@ -98,6 +98,10 @@ class RobustnessReport:
     wall: float = 0.0
     reused: int = 0
     radius: dict | None = None  # with settings.radius: see :mod:`.radius`
+    #: up to six falsified points for the image triplets: index, eps, label, the
+    #: adversarial class, the clean point and the witness (image inputs only)
+    examples: list[dict] = field(default_factory=list)
+    image_shape: tuple[int, ...] | None = None
 
     def status(self, index: int, eps: float) -> str:
         for r in self.rows:
@@ -147,8 +151,8 @@ def _check_epsilons(eps: tuple[float, ...]) -> tuple[float, ...]:
 
 def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str | None = None,
                    out: str | None = None, progress: bool | None = None,
-                   executor: str = "local", scheduler: str | None = None
-                   ) -> RobustnessReport:
+                   executor: str = "local", scheduler: str | None = None,
+                   image_shape: tuple[int, ...] | None = None) -> RobustnessReport:
     """Run the ladder (see the module docstring) and return the report.
 
     Args:
@@ -162,6 +166,8 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         progress: show a progress bar (default: when stderr is a terminal).
         executor: where proofs run: ``local`` worker processes, or ``dask`` (the cluster
             at ``scheduler``, else a local one on 127.0.0.1); statuses do not depend on it.
+        image_shape: how to draw a point as an image (``(H, W)`` or ``(H, W, 3)``);
+            default: the model's input shape when it is one, else a square.
     """
     from ..counterexample import CexChecker
     from ..network import load
@@ -331,6 +337,9 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
     rep = RobustnessReport(model, data, N, settings, rows, time_attack=time_attack,
                            time_verify=time_verify, wall=time.monotonic() - t_start,
                            reused=reused, radius=radius)
+    rep.image_shape = _image_shape(network, image_shape)
+    if rep.image_shape is not None:
+        rep.examples = _examples(network, x, rows)
     from .report import summarise, write_reports
 
     rep.epsilons = summarise(rep, epsilons)
@@ -429,3 +438,39 @@ def _radius(network, model: str, x, label, pred, rows, epsilons, settings: RunSe
         curves.append({"eps": e, "verified_accuracy": ver / n, "attack_accuracy": att / n})
     return {"radius_max": r_max, "tol": tol, "points": points, "curves": curves,
             "reused": len(done) - len(found)}
+
+
+def _image_shape(network, given: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The per-sample shape to draw points with, or ``None`` when they are not images."""
+    from ..imageio import as_image
+
+    n = network.n_inputs
+    if given is not None:
+        if int(np.prod(given)) != n:
+            raise InputError(f"--image-shape {'x'.join(map(str, given))} has "
+                             f"{int(np.prod(given))} values, the model takes {n}")
+        return tuple(given)
+    shape = tuple(int(d) for d in network.input_shape)
+    try:
+        as_image(np.zeros(n), shape)
+        return shape
+    except InputError:
+        side = int(round(math.sqrt(n)))
+        return (side, side) if side * side == n and side > 1 else None
+
+
+def _examples(network, x: np.ndarray, rows: list[PointResult], k: int = 6) -> list[dict]:
+    """Up to ``k`` falsified points, each at the smallest radius it was broken at."""
+    best: dict[int, PointResult] = {}
+    for r in rows:
+        if r.status == "falsified" and r.source != "implied" and r.witness is not None:
+            if r.index not in best or r.eps < best[r.index].eps:
+                best[r.index] = r
+    chosen = sorted(best.values(), key=lambda r: (r.eps, r.index))[:k]
+    out = []
+    for r in chosen:
+        w = np.asarray(r.witness)
+        adv = int(np.argmax(network.evaluate(w[None])[0]))
+        out.append({"index": r.index, "eps": r.eps, "label": r.label, "adversarial": adv,
+                    "x": x[r.index], "witness": w})
+    return out
