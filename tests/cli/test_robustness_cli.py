@@ -163,7 +163,7 @@ def test_killed_run_resumes_without_lost_or_repeated_rows(tmp_path):
         time.sleep(0.05)
     killed = p.poll() is None
     if killed:
-        os.killpg(p.pid, signal.SIGKILL)
+        os.kill(p.pid, signal.SIGKILL)  # the parent only: its workers see their pipe close
     p.wait()
     first = [ln for ln in rows_file.read_text().splitlines() if ln.strip()]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -188,6 +188,16 @@ def test_killed_run_resumes_without_lost_or_repeated_rows(tmp_path):
         seen[r["key"]] = r
     before = {json.loads(ln)["key"] for ln in first[:-1]}  # the last line may be torn
     assert before <= set(keys)
+    try:  # the killed run's workers are gone (they exit when their pipe closes)
+        os.killpg(p.pid, 0)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 30:
+            os.killpg(p.pid, 0)
+            time.sleep(0.2)
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail("workers of the killed run were still running after 30 s")
+    except ProcessLookupError:
+        pass
 
 
 needs_dask = pytest.mark.skipif(__import__("importlib").util.find_spec("distributed") is None,
