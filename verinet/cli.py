@@ -545,6 +545,10 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                         "(<=, >=), the VNN-COMP convention; by default a counterexample "
                         "must meet a strict inequality strictly. Said in the output")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="worker processes for the complete search: a query still open after "
+                        "a 2 s warm-up is split into input boxes shared by N workers "
+                        "(default: 1)")
     _output_arguments(p, "status, time, counterexample, statistics", "")
 
 
@@ -606,7 +610,15 @@ def _verify(args: argparse.Namespace) -> int:
         note = "strict inequalities read as non-strict (VNN-COMP convention)"
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
-    result = verify(network, prop, timeout=args.timeout, config=config, start=start)
+    if args.jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    if args.jobs > 1:
+        from .parallel import verify_parallel
+
+        result = verify_parallel(network, prop, timeout=args.timeout, config=config,
+                                 start=start, jobs=args.jobs)
+    else:
+        result = verify(network, prop, timeout=args.timeout, config=config, start=start)
     cex = result.counterexample
     if args.json:
         print(json.dumps({**result.to_dict(), **({"note": note} if note else {})}))

@@ -9,13 +9,8 @@ order they finish.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
 from collections.abc import Iterator
-from multiprocessing.connection import wait
 from typing import Any
-
-from ..errors import ModelLoadError
 
 __all__ = ["Task", "run_tasks", "check_scheduler", "GRACE"]
 
@@ -25,39 +20,17 @@ GRACE = 5.0
 Task = dict[str, Any]  # key, x0, label, eps, lower, upper, timeout, seed
 
 
-def _worker(conn: Any, model_path: str, strategy: str) -> None:
+def _init(model_path: str, strategy: str) -> tuple[Any, str]:
     from ..network import load
+
+    return load(model_path), strategy
+
+
+def _run(state: tuple[Any, str], task: Task) -> dict:
     from .worker import solve
 
-    network = load(model_path)
-    conn.send(("ready", None))
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        conn.send((task["key"], solve(network, task, strategy)))
-
-
-class _Worker:
-    def __init__(self, ctx: Any, model_path: str, strategy: str):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, model_path, strategy),
-                                daemon=True)
-        self.proc.start()
-        child.close()
-        self.task: Task | None = None
-        self.started = 0.0
-        self.ready = False
-        self.born = time.monotonic()
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-        self.conn.close()
+    network, strategy = state
+    return solve(network, task, strategy)
 
 
 def run_tasks(tasks: list[Task], model_path: str, jobs: int, strategy: str = "auto",
@@ -65,60 +38,21 @@ def run_tasks(tasks: list[Task], model_path: str, jobs: int, strategy: str = "au
               ) -> Iterator[tuple[Any, dict]]:
     """Run every task; yield ``(key, result)`` as each finishes (see the module docstring).
 
-    ``executor``: ``local`` (worker processes here) or ``dask`` (a Dask distributed
-    cluster at ``scheduler``, or a local one on 127.0.0.1 with ``jobs`` workers)."""
+    ``executor``: ``local`` (worker processes here, :class:`verinet.procpool.WorkerPool`)
+    or ``dask`` (a Dask distributed cluster at ``scheduler``, or a local one on 127.0.0.1
+    with ``jobs`` workers)."""
     if executor == "dask":
         yield from _run_dask(tasks, model_path, jobs, strategy, scheduler)
         return
     if not tasks:
         return
-    ctx = mp.get_context("spawn")
-    queue = list(reversed(tasks))
-    workers = [_Worker(ctx, model_path, strategy) for _ in range(max(1, min(jobs, len(tasks))))]
-    try:
-        while queue or any(w.task is not None for w in workers):
-            for w in workers:
-                if w.ready and w.task is None and queue:
-                    w.task = queue.pop()
-                    w.started = time.monotonic()
-                    w.conn.send(w.task)
-            watched = [w for w in workers if w.task is not None or not w.ready]
-            ready = wait([w.conn for w in watched], timeout=0.2)
-            now = time.monotonic()
-            for i, w in enumerate(workers):
-                if w.conn in ready:
-                    try:
-                        got_key, res = w.conn.recv()
-                    except (EOFError, OSError):
-                        workers[i] = _Worker(ctx, model_path, strategy)
-                        w.kill()
-                        if w.task is None:  # died while loading the model
-                            raise ModelLoadError(f"a worker could not load {model_path} "
-                                               f"(exit code {w.proc.exitcode})") from None
-                        yield w.task["key"], {"status": "unknown", "time": now - w.started,
-                                              "witness": None, "reason": "worker exited "
-                                              f"with code {w.proc.exitcode}"}
-                        continue
-                    if got_key == "ready":
-                        w.ready = True
-                        continue
-                    w.task = None
-                    yield got_key, res
-                elif w.task is not None and now - w.started > w.task["timeout"] + GRACE:
-                    key, budget = w.task["key"], w.task["timeout"]
-                    w.kill()
-                    workers[i] = _Worker(ctx, model_path, strategy)
-                    yield key, {"status": "timeout", "time": now - w.started, "witness": None,
-                                "reason": f"killed {GRACE:g} s after its {budget:g} s budget"}
-    finally:
-        for w in workers:
-            try:
-                if w.proc.is_alive() and w.task is None:
-                    w.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-            w.proc.join(0.5)
-            w.kill()
+    from ..procpool import WorkerPool
+
+    with WorkerPool(min(jobs, len(tasks)), _init, (model_path, strategy), _run,
+                    grace=GRACE) as pool:
+        for task, res in pool.run(tasks):
+            res.setdefault("witness", None)
+            yield task["key"], res
 
 
 def check_scheduler(scheduler: str) -> None:

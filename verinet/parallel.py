@@ -1,0 +1,163 @@
+"""``verify`` on several cores: the input region split into boxes, shared by worker processes.
+
+:func:`verify_parallel` first runs the ordinary :func:`verinet.verify.verify` for a short
+warm-up (the attack and the start of the complete search answer most queries in well
+under a second, which no process start-up can beat).  A query still open after it is split:
+each property case's input box is bisected along its widest dimensions (relative to the
+case's own widths, inputs the rows do not depend on left whole) into about ``8 * jobs``
+boxes, and these go through a queue to ``jobs`` worker processes (each loads the model
+once and decides whole boxes with the complete search, under the query's one deadline).
+Idle workers take the next box, so the load balances itself.  The first confirmed
+counterexample from any worker (replayed here in float64 and onnxruntime) ends every
+worker: ``sat``; ``unsat`` only when every box of every case is ``unsat``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .config import VerifierConfig
+from .counterexample import CexChecker
+from .network.ir import Network
+from .result import Result, Stats, Status
+from .spec.property import Box, Case, Property
+from .verify import verify
+
+__all__ = ["verify_parallel", "split_box"]
+
+
+def split_box(box: Box, pieces: int,
+              score: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> list[Box]:
+    """``box`` bisected into at least ``pieces`` boxes (fewer when nothing is left to
+    split): each box along the dimension of largest ``score(lo, hi)`` (default: the
+    width relative to ``box``'s), every box of a level before the next level."""
+    scale = np.where(box.upper > box.lower, box.upper - box.lower, 1.0)
+    if score is None:
+        def score(lo, hi):
+            return (hi - lo) / scale
+    boxes = [(box.lower.copy(), box.upper.copy())]
+    while len(boxes) < pieces:
+        nxt = []
+        grew = False
+        for lo, hi in boxes:
+            w = np.where(hi > lo, score(lo, hi), -1.0)
+            d = int(np.argmax(w))
+            if w[d] <= 0:
+                nxt.append((lo, hi))
+                continue
+            mid = lo[d] + (hi[d] - lo[d]) / 2
+            a_hi, b_lo = hi.copy(), lo.copy()
+            a_hi[d], b_lo[d] = mid, mid
+            nxt += [(lo, a_hi), (b_lo, hi)]
+            grew = True
+        boxes = nxt
+        if not grew:
+            break
+    return [Box(lo, hi) for lo, hi in boxes]
+
+
+def _sensitivity(network: Network, case: Case, rng: np.random.Generator):
+    """A split score: per input, ``width *`` the mean absolute gradient of the case's rows
+    at random points of the box (where the outputs move most, splitting helps most)."""
+    rows = np.vstack([c.A_out for c in case.bad if c.k]) if case.bad else None
+
+    def score(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        if rows is None or rows.size == 0:
+            return hi - lo
+        pts = lo + (hi - lo) * rng.random((16, lo.size))
+        g = np.zeros(lo.size)
+        for r in rows:
+            _, grad = network.gradient(pts, r)
+            g += np.abs(grad).mean(axis=0)
+        return (hi - lo) * (g + 1e-12)
+    return score
+
+
+def _init(model_path: str, prop: Property, config: VerifierConfig):
+    from .network import load
+
+    return load(model_path), prop, config
+
+
+def _run(state, task: dict) -> dict:
+    network, prop, config = state
+    case = prop.cases[task["case"]]
+    sub = Property((Case(Box(np.array(task["lower"]), np.array(task["upper"])), case.bad),),
+                   prop.n_inputs, prop.n_outputs, name=prop.name)
+    left = task["deadline"] - time.monotonic()
+    if left <= 0:
+        return {"status": "timeout", "x": None, "reason": ""}
+    r = verify(network, sub, timeout=left, config=config)
+    return {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
+            "x": None if r.counterexample is None else [float(v) for v in r.counterexample.x]}
+
+
+def _add(stats: Stats, d: dict | None) -> None:
+    """Worker counters into the query's (sums; the deepest depth)."""
+    for f in dataclasses.fields(stats):
+        v = (d or {}).get(f.name)
+        if f.name == "max_depth" and isinstance(v, int):
+            stats.max_depth = max(stats.max_depth, v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and f.name != "strategy":
+            setattr(stats, f.name, getattr(stats, f.name) + v)
+
+
+def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
+                    config: VerifierConfig | None = None, *, jobs: int = 2,
+                    start: float | None = None, warmup: float = 2.0) -> Result:
+    """:func:`verinet.verify.verify` on ``jobs`` processes (see the module docstring).
+
+    Falls back to the one-process ``verify`` when ``jobs <= 1`` or the network has no
+    model file the workers could load."""
+    config = config or VerifierConfig()
+    t0 = time.monotonic() if start is None else start
+    deadline = t0 + timeout
+    path = network.meta.get("path")
+    if jobs <= 1 or not path:
+        return verify(network, prop, timeout=timeout, config=config, start=t0)
+    first = Result(Status.UNKNOWN)
+    if warmup > 0:  # 0: straight to the workers (and without the attack)
+        first = verify(network, prop, config=config,
+                       timeout=max(min(warmup, deadline - time.monotonic()), 1e-3))
+        if first.status in (Status.SAT, Status.UNSAT):
+            return dataclasses.replace(first, time=time.monotonic() - t0)
+    if time.monotonic() >= deadline:
+        return Result(Status.TIMEOUT, None, time.monotonic() - t0, first.stats)
+    from .procpool import WorkerPool
+
+    quiet = dataclasses.replace(config, attack=dataclasses.replace(config.attack,
+                                                                   enabled=False))
+    tasks = []
+    per_case = max(2, (8 * jobs) // max(len(prop.cases), 1))
+    for ci, case in enumerate(prop.cases):
+        for b in split_box(case.box, per_case, _sensitivity(network, case,
+                                                              np.random.default_rng(0))):
+            tasks.append({"case": ci, "lower": b.lower.tolist(), "upper": b.upper.tolist(),
+                          "deadline": deadline, "timeout": max(deadline - time.monotonic(), 0)})
+    checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
+    stats = dataclasses.replace(first.stats, strategy=f"parallel x{jobs} "
+                                f"({len(tasks)} boxes after {first.stats.strategy or 'search'})")
+    open_reason = ""
+    timed_out = False
+    with WorkerPool(jobs, _init, (path, prop, quiet), _run) as pool:
+        for _task, res in pool.run(tasks):
+            _add(stats, res.get("stats"))
+            st = res["status"]
+            if st == "sat" and res.get("x") is not None:
+                cex = checker.confirm(np.asarray(res["x"]), source="parallel")
+                if cex is not None:
+                    return Result(Status.SAT, cex, time.monotonic() - t0, stats)
+                open_reason = "a worker's counterexample did not replay here"
+            elif st == "timeout":
+                timed_out = True
+            elif st != "unsat":
+                open_reason = res.get("reason") or "a box was left undecided"
+    if timed_out or time.monotonic() > deadline:
+        return Result(Status.TIMEOUT, None, time.monotonic() - t0, stats)
+    if open_reason:
+        return Result(Status.UNKNOWN, None, time.monotonic() - t0, stats, open_reason)
+    return Result(Status.UNSAT, None, time.monotonic() - t0, stats)
