@@ -1,15 +1,18 @@
-"""``verify`` on several cores: the input region split into boxes, shared by worker processes.
+"""``verify`` on several cores: the input region split into boxes shared by worker processes.
 
 :func:`verify_parallel` first runs the ordinary :func:`verinet.verify.verify` for a short
 warm-up (the attack and the start of the complete search answer most queries in well
-under a second, which no process start-up can beat).  A query still open after it is split:
-each property case's input box is bisected along its widest dimensions (relative to the
-case's own widths, inputs the rows do not depend on left whole) into about ``8 * jobs``
-boxes, and these go through a queue to ``jobs`` worker processes (each loads the model
-once and decides whole boxes with the complete search, under the query's one deadline).
-Idle workers take the next box, so the load balances itself.  The first confirmed
-counterexample from any worker (replayed here in float64 and onnxruntime) ends every
-worker: ``sat``; ``unsat`` only when every box of every case is ``unsat``.
+under a second, which no process start-up can beat).  A query still open after it is
+split: each property case's input box is bisected, level by level, along the input the
+case's rows are most sensitive to (mean absolute gradient times width at random points),
+into about ``8 * jobs`` boxes, which go through a queue to ``jobs`` worker processes (each
+loads the model once and decides whole boxes with the complete search, under the query's
+one deadline).  Idle workers take the next box, so the load balances itself.  The first
+confirmed counterexample from any worker (replayed here in float64 and onnxruntime) ends
+every worker: ``sat``; ``unsat`` only when every box of every case is ``unsat``.
+
+This is a first step: a fixed split can cost more work than the sequential search's
+adaptive one (see the README's figures), and the search's own frontier is not shared.
 """
 
 from __future__ import annotations
@@ -84,16 +87,31 @@ def _init(model_path: str, prop: Property, config: VerifierConfig):
 
 
 def _run(state, task: dict) -> dict:
+    """Every box of the task in turn: the first ``sat`` answers, else ``unsat`` only when
+    all are."""
     network, prop, config = state
     case = prop.cases[task["case"]]
-    sub = Property((Case(Box(np.array(task["lower"]), np.array(task["upper"])), case.bad),),
-                   prop.n_inputs, prop.n_outputs, name=prop.name)
-    left = task["deadline"] - time.monotonic()
-    if left <= 0:
-        return {"status": "timeout", "x": None, "reason": ""}
-    r = verify(network, sub, timeout=left, config=config)
-    return {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
-            "x": None if r.counterexample is None else [float(v) for v in r.counterexample.x]}
+    total: dict = {}
+    status, reason = "unsat", ""
+    for lo, hi in task["boxes"]:
+        left = task["deadline"] - time.monotonic()
+        if left <= 0:
+            return {"status": "timeout", "x": None, "reason": "", "stats": total}
+        sub = Property((Case(Box(np.array(lo), np.array(hi)), case.bad),), prop.n_inputs,
+                       prop.n_outputs, name=prop.name)
+        r = verify(network, sub, timeout=left, config=config)
+        for key, v in r.stats.to_dict().items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                total[key] = max(total.get(key, 0), v) if key == "max_depth" else \
+                    total.get(key, 0) + v
+        if r.status is Status.SAT:
+            return {"status": "sat", "reason": "", "stats": total,
+                    "x": [float(v) for v in r.counterexample.x]}
+        if r.status is Status.TIMEOUT:
+            return {"status": "timeout", "x": None, "reason": "", "stats": total}
+        if r.status is not Status.UNSAT:
+            status, reason = "unknown", r.reason
+    return {"status": status, "reason": reason, "stats": total, "x": None}
 
 
 def _add(stats: Stats, d: dict | None) -> None:
@@ -136,11 +154,13 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     for ci, case in enumerate(prop.cases):
         for b in split_box(case.box, per_case, _sensitivity(network, case,
                                                               np.random.default_rng(0))):
-            tasks.append({"case": ci, "lower": b.lower.tolist(), "upper": b.upper.tolist(),
-                          "deadline": deadline, "timeout": max(deadline - time.monotonic(), 0)})
+            tasks.append({"case": ci, "deadline": deadline,
+                          "boxes": [(b.lower.tolist(), b.upper.tolist())]})
+    for t in tasks:
+        t["timeout"] = max(deadline - time.monotonic(), 0.0)
     checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
-    stats = dataclasses.replace(first.stats, strategy=f"parallel x{jobs} "
-                                f"({len(tasks)} boxes after {first.stats.strategy or 'search'})")
+    stats = dataclasses.replace(first.stats, strategy=f"parallel x{jobs} ({len(tasks)} "
+                                f"boxes, after {first.stats.strategy or 'no warm-up'})")
     open_reason = ""
     timed_out = False
     with WorkerPool(jobs, _init, (path, prop, quiet), _run) as pool:
