@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from verinet.errors import InputError
 from verinet.network import Affine, Concat, MaxPool, Network, NetworkBuilder, Relu, Sum
 
 N_SAMPLES = 10_000
-ACAS = Path("/work/shared/benchmarks/acasxu/ACASXU_run2a_1_1_batch_2000.onnx")
+ACAS = (Path(os.environ.get("VERINET_BENCHMARKS")
+             or Path(__file__).resolve().parents[3] / "shared" / "benchmarks")
+        / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx")
 
 
 # ---------------------------------------------------------------- networks
