@@ -1,18 +1,22 @@
-"""``verify`` on several cores: the input region split into boxes shared by worker processes.
+"""``verify`` on several cores: open input boxes shared by worker processes.
 
 :func:`verify_parallel` first runs the ordinary :func:`verinet.verify.verify` for a short
 warm-up (the attack and the start of the complete search answer most queries in well
-under a second, which no process start-up can beat).  A query still open after it is
-split: each property case's input box is bisected, level by level, along the input the
-case's rows are most sensitive to (mean absolute gradient times width at random points),
-into about ``8 * jobs`` boxes, which go through a queue to ``jobs`` worker processes (each
-loads the model once and decides whole boxes with the complete search, under the query's
-one deadline).  Idle workers take the next box, so the load balances itself.  The first
-confirmed counterexample from any worker (replayed here in float64 and onnxruntime) ends
-every worker: ``sat``; ``unsat`` only when every box of every case is ``unsat``.
+under a second, which no process start-up can beat).  A query still open after it goes
+to ``jobs`` worker processes (each loads the model once and searches under the query's
+one deadline) through a queue of tasks:
 
-This is a first step: a fixed split can cost more work than the sequential search's
-adaptive one (see the README's figures), and the search's own frontier is not shared.
+- when the warm-up was input splitting and stopped cleanly, its own open frontier
+  (``Result.frontier``: the boxes covering every point of the current case not proved
+  yet, with their split depths; the cases before it are proved), dealt out interleaved
+  into ``4 * jobs`` shares, each continued as one input-splitting search
+  (``verify(..., roots=...)``) exactly where the warm-up left it;
+- for the cases after it, and after other engines, each case's box bisected level by
+  level along the input its rows are most sensitive to, into about ``8 * jobs`` boxes.
+
+Idle workers take the next task, so the load balances itself.  The first confirmed
+counterexample from any worker (replayed here in float64 and onnxruntime) ends every
+worker: ``sat``; ``unsat`` only when every task is ``unsat``.
 """
 
 from __future__ import annotations
@@ -91,6 +95,16 @@ def _run(state, task: dict) -> dict:
     all are."""
     network, prop, config = state
     case = prop.cases[task["case"]]
+    if "roots" in task:  # a share of the warm-up's open frontier: one search over all of it
+        left = task["deadline"] - time.monotonic()
+        if left <= 0:
+            return {"status": "timeout", "x": None, "reason": "", "stats": {}}
+        sub = Property((case,), prop.n_inputs, prop.n_outputs, name=prop.name)
+        r = verify(network, sub, timeout=left, config=config,
+                   roots=tuple(np.array(r) for r in task["roots"]))
+        return {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
+                "x": None if r.counterexample is None
+                else [float(v) for v in r.counterexample.x]}
     total: dict = {}
     status, reason = "unsat", ""
     for lo, hi in task["boxes"]:
@@ -150,8 +164,19 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     quiet = dataclasses.replace(config, attack=dataclasses.replace(config.attack,
                                                                    enabled=False))
     tasks = []
-    per_case = max(2, (8 * jobs) // max(len(prop.cases), 1))
-    for ci, case in enumerate(prop.cases):
+    start_case = 0
+    front = first.frontier
+    if front is not None:  # cases before it are proved; its open boxes cover the rest of it
+        start_case = front["case"] + 1
+        lo, hi, dep = front["lower"], front["upper"], front["depth"]
+        groups = min(4 * jobs, lo.shape[0])
+        for g in range(groups):  # interleaved: neighbouring boxes are alike in difficulty
+            tasks.append({"case": front["case"], "deadline": deadline,
+                          "roots": (lo[g::groups].tolist(), hi[g::groups].tolist(),
+                                    dep[g::groups].tolist())})
+    rest = prop.cases[start_case:]
+    per_case = max(2, (8 * jobs) // max(len(rest), 1))
+    for ci, case in enumerate(rest, start=start_case):
         for b in split_box(case.box, per_case, _sensitivity(network, case,
                                                               np.random.default_rng(0))):
             tasks.append({"case": ci, "deadline": deadline,
@@ -159,8 +184,10 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     for t in tasks:
         t["timeout"] = max(deadline - time.monotonic(), 0.0)
     checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
-    stats = dataclasses.replace(first.stats, strategy=f"parallel x{jobs} ({len(tasks)} "
-                                f"boxes, after {first.stats.strategy or 'no warm-up'})")
+    how = (f"{front['lower'].shape[0]} open boxes of the warm-up in {len(tasks)} tasks"
+           if front is not None else f"{len(tasks)} boxes")
+    stats = dataclasses.replace(first.stats, strategy=f"parallel x{jobs} ({how}, after "
+                                f"{first.stats.strategy or 'no warm-up'})")
     open_reason = ""
     timed_out = False
     with WorkerPool(jobs, _init, (path, prop, quiet), _run) as pool:

@@ -80,6 +80,11 @@ class Result:
     time: float = 0.0
     stats: Stats = field(default_factory=Stats)
     reason: str = ""  # why unknown / error, in words
+    #: on ``TIMEOUT`` of the input-splitting search, when known: ``{"case": k, "lower",
+    #: "upper", "depth"}``: the cases before ``k`` are proved, and these boxes (with their
+    #: split depths) cover every point of case ``k`` not proved yet (``verinet.parallel``
+    #: hands them to its workers)
+    frontier: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         assert (self.status is Status.SAT) == (self.counterexample is not None), (

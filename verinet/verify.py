@@ -109,7 +109,8 @@ def _input_relevance(network: Network, case: Case, dep: np.ndarray | None) -> np
 
 
 def verify(network: Network, prop: Property, timeout: float = 60.0,
-           config: VerifierConfig | None = None, *, start: float | None = None) -> Result:
+           config: VerifierConfig | None = None, *, start: float | None = None,
+           roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Result:
     """Decide whether some input of ``prop``'s region drives ``network`` into the bad region.
 
     Args:
@@ -118,6 +119,10 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
         timeout: seconds for the whole call (counted from ``start`` if given, so that
             a caller can include loading time).
         config: options; defaults to ``VerifierConfig()``.
+        roots: for a one-case property, ``(lower, upper, depth)``: boxes covering every
+            point of its box not yet proved safe and their split depths (an earlier
+            ``Result.frontier``): input splitting starts from them, and ``unsat`` means "no
+            counterexample in these boxes".
     Returns:
         a :class:`Result`: ``SAT`` with a confirmed counterexample, ``UNSAT`` when every
         branch was closed soundly, else ``TIMEOUT`` or ``UNKNOWN``.
@@ -133,19 +138,22 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
     check_property(network.output_transforms, prop)  # a dropped final Softmax: exact rows only
     checker = CexChecker(network, prop, use_onnxruntime=config.check_onnxruntime)
 
-    def done(status: Status, cex=None, reason: str = "") -> Result:
+    def done(status: Status, cex=None, reason: str = "", frontier=None) -> Result:
         stats.rejected = max(stats.rejected, checker.rejected)
-        return Result(status, cex, time.monotonic() - t0, stats, reason)
+        return Result(status, cex, time.monotonic() - t0, stats, reason, frontier)
+
+    if roots is not None and len(prop.cases) != 1:
+        raise InputError("roots need a property with one case")
 
     try:
         with threadpool_limits(limits=1, user_api="blas"), until(deadline):
-            return _run(network, prop, config, checker, stats, deadline, done)
+            return _run(network, prop, config, checker, stats, deadline, done, roots)
     except DeadlineExceeded:  # a long computation was cut off: no answer, never a proof
         return done(Status.TIMEOUT)
 
 
 def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexChecker,
-         stats: Stats, deadline: float, done) -> Result:
+         stats: Stats, deadline: float, done, roots=None) -> Result:
     """The attack, then the complete search case by case (see :func:`verify`)."""
     rng = np.random.default_rng(config.seed)
     if config.attack.enabled:
@@ -157,21 +165,25 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
         stats.time_attack += time.monotonic() - ta
         if cex is not None:
             return done(Status.SAT, cex)
-    strategy = config.search.strategy
+    strategy = "input" if roots is not None else config.search.strategy
     if strategy == "auto":
         small = network.n_inputs <= config.search.input_split_max_dims
         strategy = "input" if small else "relu"
     stats.strategy = strategy
     dep = _output_dependence(network) if strategy == "input" else None
     undecided = ""
-    for case in prop.cases:
+    for k, case in enumerate(prop.cases):
         if time.monotonic() > deadline:
             return done(Status.TIMEOUT)
-        out = _decide_case(strategy, network, case, checker, deadline, stats, config, dep)
+        out = _decide_case(strategy, network, case, checker, deadline, stats, config, dep,
+                           roots)
         if out.status == "sat":
             return done(Status.SAT, out.counterexample)
         if out.status == "timeout":
-            return done(Status.TIMEOUT)
+            front = None if undecided or out.frontier is None else {
+                "case": k, "lower": out.frontier[0], "upper": out.frontier[1],
+                "depth": out.frontier[2]}
+            return done(Status.TIMEOUT, frontier=front)
         if out.status == "unknown":
             undecided = out.reason or "undecided"
     if undecided:
@@ -181,7 +193,7 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
                  deadline: float, stats: Stats, config: VerifierConfig,
-                 dep: np.ndarray | None = None) -> SplitOutcome:
+                 dep: np.ndarray | None = None, roots=None) -> SplitOutcome:
     """One property case by the chosen engine (``dep``: :func:`_output_dependence`)."""
     from .search.reluplex import relu_split
     from .search.smt import smt_decide
@@ -203,7 +215,7 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box,
-                           relevant=_input_relevance(network, case, dep))
+                           relevant=_input_relevance(network, case, dep), roots=roots)
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""

@@ -47,3 +47,73 @@ def test_parallel_agrees_with_one_process(threshold, expected, tmp_path):
         assert prop.cases[0].box.contains(cex.x)
         assert cex.checks["onnxruntime"] >= 0
     assert "parallel x2" in par.stats.strategy
+
+
+ACASLIKE = Path(__file__).resolve().parents[2] / "benchmarks" / "acaslike"
+
+
+def _instances():
+    import csv
+
+    with open(ACASLIKE / "instances.csv", newline="") as f:
+        return [(r[0], r[1]) for r in csv.reader(f) if r]
+
+
+@pytest.mark.parametrize("onnx, vnnlib", _instances())
+def test_a_search_continued_from_its_frontier_gives_the_same_answer(onnx, vnnlib):
+    import dataclasses
+
+    from verinet.config import VerifierConfig
+
+    net = load(str(ACASLIKE / onnx))
+    prop = read_vnnlib(str(ACASLIKE / vnnlib))
+    cfg = VerifierConfig()
+    quiet = dataclasses.replace(cfg, attack=dataclasses.replace(cfg.attack, enabled=False))
+    full = verify(net, prop, timeout=60, config=quiet)
+    assert full.status in (Status.SAT, Status.UNSAT)
+    for t in (0.01, 0.05, 0.2):
+        part = verify(net, prop, timeout=t, config=quiet)
+        if part.frontier is None:
+            continue
+        k = part.frontier["case"]
+        roots = (part.frontier["lower"], part.frontier["upper"], part.frontier["depth"])
+        case = prop.cases[k]
+        assert np.all(roots[0] >= case.box.lower) and np.all(roots[1] <= case.box.upper)
+        rest = [verify(net, type(prop)((c,), prop.n_inputs, prop.n_outputs), timeout=60,
+                       config=quiet) for c in prop.cases[k + 1:]]
+        cont = verify(net, type(prop)((case,), prop.n_inputs, prop.n_outputs), timeout=60,
+                      config=quiet, roots=roots)
+        statuses = [cont.status] + [r.status for r in rest]
+        answer = Status.SAT if Status.SAT in statuses else (
+            Status.UNSAT if all(s is Status.UNSAT for s in statuses) else None)
+        assert answer is full.status, (t, statuses)
+
+
+@pytest.mark.parametrize("onnx, vnnlib, expected", [
+    ("ACASXU_run2a_4_7_batch_2000.onnx", "prop_1.vnnlib", Status.UNSAT),
+    ("ACASXU_run2a_1_5_batch_2000.onnx", "prop_2.vnnlib", Status.SAT),
+])
+def test_acas_continued_from_frontiers(benchmarks_dir, onnx, vnnlib, expected):
+    import dataclasses
+
+    from verinet.config import VerifierConfig
+
+    folder = benchmarks_dir / "acasxu"
+    net = load(str(folder / onnx))
+    prop = read_vnnlib(str(folder / vnnlib))
+    cfg = VerifierConfig()
+    quiet = dataclasses.replace(cfg, attack=dataclasses.replace(cfg.attack, enabled=False))
+    seen = 0
+    for t in (0.5, 1.0):
+        part = verify(net, prop, timeout=t, config=quiet)
+        if part.frontier is None:
+            continue
+        seen += 1
+        assert part.frontier["case"] == 0 and len(prop.cases) == 1
+        roots = (part.frontier["lower"], part.frontier["upper"], part.frontier["depth"])
+        assert roots[0].shape == roots[1].shape and roots[2].shape == roots[0].shape[:1]
+        cont = verify(net, prop, timeout=120, config=quiet, roots=roots)
+        assert cont.status is expected
+    assert seen, "no frontier: the search ended before the deadline"
+    par = verify_parallel(net, prop, timeout=120, jobs=2, warmup=0.5)
+    assert par.status is expected

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..config import SearchConfig
 from ..counterexample import CexChecker, case_margin
+from ..deadline import DeadlineExceeded
 from ..result import Counterexample, Stats
 from ..spec.property import Case
 
@@ -81,6 +82,10 @@ class SplitOutcome:
     status: str  # "sat", "unsat", "timeout", "unknown"
     counterexample: Counterexample | None = None
     reason: str = ""
+    #: on ``timeout``, when known: ``(lower, upper, depth)``, ``(m, n)``, ``(m, n)``,
+    #: ``(m,)``: boxes covering every point of the case not yet proved safe and their
+    #: split depths (the open frontier; see ``roots``)
+    frontier: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _gradient_width_scores(lower, upper, slopes, slack, rows: CaseRows, open_conj):
@@ -243,8 +248,15 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 config: SearchConfig,
                 exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None,
                 solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None,
-                relevant: np.ndarray | None = None) -> SplitOutcome:
+                relevant: np.ndarray | None = None,
+                roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
+
+    ``roots`` (``(lower, upper, depth)``), when given, are boxes inside the case's box
+    that cover every point of it not yet proved safe, with their split depths (another
+    search's ``frontier``); the search starts from them instead of the whole box, and its
+    ``unsat`` then holds for the case only because they cover the rest of it.
 
     ``exact_box(lower, upper)``, when given, decides a box too small to split (an exact
     engine); its ``unsat`` closes the box, its ``sat`` (confirmed) answers the case.
@@ -315,10 +327,23 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             slo[idx], shi[idx] = s2lo, s2hi
         return lb, A, c, slo, shi, closed
 
-    lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
-    lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
-    stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0)] if not closed0[0] else []
-    if stack and exact_box is not None and not np.isfinite(lb0).all():
+    if roots is not None:
+        stack = []
+        r_lo, r_hi = (np.asarray(r, dtype=np.float64).reshape(-1, n_in) for r in roots[:2])
+        r_depth = np.asarray(roots[2], dtype=int).reshape(-1)
+        for i in range(0, r_lo.shape[0], config.batch):
+            sl = slice(i, i + config.batch)
+            lb0, A0, c0, lo0, hi0, closed0 = bound(r_lo[sl].copy(), r_hi[sl].copy())
+            keep = ~closed0
+            if keep.any():
+                stack.append((lo0[keep], hi0[keep], r_depth[sl][keep], lb0[keep], A0[keep],
+                              c0[keep]))
+        lb0 = np.zeros(1)
+    else:
+        lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
+        lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
+        stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0)] if not closed0[0] else []
+    if stack and roots is None and exact_box is not None and not np.isfinite(lb0).all():
         # the bounds overflow on the whole box (huge box or weights): splitting may never
         # make them finite, so the exact engine gets the box first
         out = exact_box(lo0[0], hi0[0])
@@ -333,123 +358,142 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     # boundary passing close by) cannot hold up the search of the others.
     depth_cap = config.depth_step
     deferred: list = []
-    while stack or deferred:
-        if not stack:
-            stack, deferred = deferred, []
-            depth_cap += config.depth_step
-        if time.monotonic() > deadline:
+    current: list = []  # the batch being worked on (on no list meanwhile)
+
+    def stopped() -> SplitOutcome:
+        """``timeout`` with the open frontier: every box not proved safe is on the stack,
+        deferred, or in the current batch (no frontier when a box was left undecided)."""
+        entries = [e[:3] for e in stack + deferred] + current
+        if unknown_boxes or not entries:
             return SplitOutcome("timeout")
-        lo, hi, depth, lb, A, c = stack.pop()
-        if lo.shape[0] > cap:
-            stack.append((lo[cap:], hi[cap:], depth[cap:], lb[cap:], A[cap:], c[cap:]))
-            lo, hi, depth, lb, A, c = lo[:cap], hi[:cap], depth[:cap], lb[:cap], A[:cap], c[:cap]
-        stats.max_depth = max(stats.max_depth, int(depth.max()))
-        slack = lb - rows.b[None, :]
-        open_conj = ~rows.closed_conj(slack) | always_bad[None, :]
-        # concrete points as counterexamples
-        pts = _candidates(lo, hi, A, c, slack, rows, open_conj)
-        y = evaluate(pts)
-        marg = case_margin(case, pts, y)
-        stats.candidates += pts.shape[0]
-        for i in np.nonzero(marg >= 0)[0][:8]:
-            cex = checker.confirm(pts[i], source="input-split")
-            if cex is not None:
-                return SplitOutcome("sat", cex)
-            stats.rejected += 1
-        if strict_case is not None and exact_box is not None:
-            # points on the boundary of a strict row: bounds cannot tell "touches" from
-            # "crosses", so such boxes go to the exact engine, which decides "<" as written
-            touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
-            out, decided = _settle(lo, hi, np.unique(np.nonzero(touch)[0] % lo.shape[0]),
-                                   exact_box, deadline)
-            if out is not None:
-                return out
-            if decided.any():
-                keep = ~decided
-                lo, hi, depth, lb, A, c, slack, open_conj = (
-                    a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
+        return SplitOutcome("timeout", frontier=tuple(np.concatenate([e[j] for e in entries])
+                                                      for j in range(3)))
+
+    try:
+        while stack or deferred:
+            if not stack:
+                stack, deferred = deferred, []
+                depth_cap += config.depth_step
+            current = []
+            if time.monotonic() > deadline:
+                return stopped()
+            lo, hi, depth, lb, A, c = stack.pop()
+            if lo.shape[0] > cap:
+                stack.append((lo[cap:], hi[cap:], depth[cap:], lb[cap:], A[cap:], c[cap:]))
+                lo, hi, depth, lb, A, c = (lo[:cap], hi[:cap], depth[:cap], lb[:cap], A[:cap],
+                                           c[:cap])
+            current = [(lo.copy(), hi.copy(), depth.copy())]
+            stats.max_depth = max(stats.max_depth, int(depth.max()))
+            slack = lb - rows.b[None, :]
+            open_conj = ~rows.closed_conj(slack) | always_bad[None, :]
+            # concrete points as counterexamples
+            pts = _candidates(lo, hi, A, c, slack, rows, open_conj)
+            y = evaluate(pts)
+            marg = case_margin(case, pts, y)
+            stats.candidates += pts.shape[0]
+            for i in np.nonzero(marg >= 0)[0][:8]:
+                cex = checker.confirm(pts[i], source="input-split")
+                if cex is not None:
+                    return SplitOutcome("sat", cex)
+                stats.rejected += 1
+            if strict_case is not None and exact_box is not None:
+                # points on the boundary of a strict row: bounds cannot tell "touches" from
+                # "crosses", so such boxes go to the exact engine, which decides "<" as written
+                touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
+                out, decided = _settle(lo, hi, np.unique(np.nonzero(touch)[0] % lo.shape[0]),
+                                       exact_box, deadline)
+                if out is not None:
+                    return out if out.status != "timeout" else stopped()
+                if decided.any():
+                    keep = ~decided
+                    lo, hi, depth, lb, A, c, slack, open_conj = (
+                        a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
+                    if lo.shape[0] == 0:
+                        continue
+            if solve_box is not None and config.box_solver_depth > 0:
+                due = (depth > 0) & (depth % config.box_solver_depth == 0)
+                out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda a, b: solve_box(
+                    a, b, min(deadline, time.monotonic() + config.box_solver_seconds)), deadline)
+                if out is not None:
+                    return out if out.status != "timeout" else stopped()
+                if decided.any():
+                    keep = ~decided
+                    lo, hi, depth, lb, A, c, slack, open_conj = (
+                        a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
+                    if lo.shape[0] == 0:
+                        continue
+            width = hi - lo
+            # only relevant dimensions wider than min_width are ever split; a box without one
+            # is exhausted (a wide input the rows do not depend on is no reason to split on)
+            splittable = relevant[None, :] & (width > config.min_width)
+            tiny = ~splittable.any(axis=1)
+            if tiny.any():
+                for i in np.nonzero(tiny)[0]:
+                    out = exact_box(lo[i], hi[i]) if exact_box is not None else None
+                    if out is not None and out.status == "sat":
+                        return out
+                    if out is None or out.status != "unsat":
+                        unknown_boxes += 1
+                keep = ~tiny
+                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
+                                           c[keep])
+                slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
+                splittable = splittable[keep]
                 if lo.shape[0] == 0:
                     continue
-        if solve_box is not None and config.box_solver_depth > 0:
-            due = (depth > 0) & (depth % config.box_solver_depth == 0)
-            out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda a, b: solve_box(
-                a, b, min(deadline, time.monotonic() + config.box_solver_seconds)), deadline)
-            if out is not None:
-                return out
-            if decided.any():
-                keep = ~decided
-                lo, hi, depth, lb, A, c, slack, open_conj = (
-                    a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
-                if lo.shape[0] == 0:
-                    continue
-        width = hi - lo
-        # only relevant dimensions wider than min_width are ever split; a box without one
-        # is exhausted (a wide input the rows do not depend on is no reason to split on)
-        splittable = relevant[None, :] & (width > config.min_width)
-        tiny = ~splittable.any(axis=1)
-        if tiny.any():
-            for i in np.nonzero(tiny)[0]:
-                out = exact_box(lo[i], hi[i]) if exact_box is not None else None
-                if out is not None and out.status == "sat":
-                    return out
-                if out is None or out.status != "unsat":
-                    unknown_boxes += 1
-            keep = ~tiny
-            lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
-                                       c[keep])
-            slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
-            splittable = splittable[keep]
-            if lo.shape[0] == 0:
-                continue
-        Bn = lo.shape[0]
-        if lookahead:
-            # bound both halves along each candidate dimension, keep the best split
-            k = min(n_in, config.lookahead_dims)
-            if k == n_in:
-                cand = np.tile(np.arange(n_in), (Bn, 1))
+            Bn = lo.shape[0]
+            if lookahead:
+                # bound both halves along each candidate dimension, keep the best split
+                k = min(n_in, config.lookahead_dims)
+                if k == n_in:
+                    cand = np.tile(np.arange(n_in), (Bn, 1))
+                else:
+                    score = _gradient_width_scores(lo, hi, A, slack, rows, open_conj)
+                    score = np.where(splittable, np.nan_to_num(score, nan=0.0), -np.inf)
+                    cand = np.argsort(-score, axis=1, kind="stable")[:, :k]
+                m = Bn * k
+                clo, chi = _children(np.repeat(lo, k, axis=0), np.repeat(hi, k, axis=0),
+                                     cand.reshape(-1))
+                parent = np.tile(np.repeat(lb, k, axis=0), (2, 1))
+                clb, cA, cc, clo, chi, cclosed = bound(clo, chi, parent)
+                val = np.where(cclosed, np.inf,
+                               _conj_value(clb - rows.b[None, :], rows, always_bad))
+                pval = np.minimum(_conj_value(slack, rows, always_bad), 0.0)
+                # gain: how much closer to closed both halves get (a closed half counts fully)
+                vl, vr = np.minimum(val[:m], 0.0), np.minimum(val[m:], 0.0)
+                gain = (vl + vr).reshape(Bn, k) - 2.0 * pval[:, None]
+                # shrinking counts too: prefer splits whose halves lose volume
+                # (volumes over the dimensions of positive width; 0 < volume ratio <= 1)
+                w_pos = width > 0
+                cw = np.where(np.tile(np.repeat(w_pos, k, axis=0), (2, 1)), chi - clo, 1.0)
+                vol = np.prod(np.maximum(cw, 0.0), axis=1)
+                vol_parent = np.prod(np.where(w_pos, width, 1.0), axis=1)
+                shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, k) / vol_parent[:, None]
+                gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
+                cwidth = np.take_along_axis(width, cand, axis=1)
+                csplit = np.take_along_axis(splittable, cand, axis=1)
+                gain = np.where(csplit, gain, -np.inf)
+                best = np.argmax(gain, axis=1)
+                stuck = ~(gain[np.arange(Bn), best] > 1e-9 * (1.0 + np.abs(pval)))
+                best = np.where(stuck, np.argmax(np.where(csplit, cwidth, -np.inf), axis=1), best)
+                pick = np.arange(Bn) * k + best
+                sel = np.concatenate([pick, pick + m])
+                nlo, nhi, nlb, nA, nc = clo[sel], chi[sel], clb[sel], cA[sel], cc[sel]
+                nclosed = cclosed[sel]
             else:
-                score = _gradient_width_scores(lo, hi, A, slack, rows, open_conj)
-                score = np.where(splittable, np.nan_to_num(score, nan=0.0), -np.inf)
-                cand = np.argsort(-score, axis=1, kind="stable")[:, :k]
-            m = Bn * k
-            clo, chi = _children(np.repeat(lo, k, axis=0), np.repeat(hi, k, axis=0),
-                                 cand.reshape(-1))
-            parent = np.tile(np.repeat(lb, k, axis=0), (2, 1))
-            clb, cA, cc, clo, chi, cclosed = bound(clo, chi, parent)
-            val = np.where(cclosed, np.inf, _conj_value(clb - rows.b[None, :], rows, always_bad))
-            pval = np.minimum(_conj_value(slack, rows, always_bad), 0.0)
-            # gain: how much closer to closed both halves get (a closed half counts fully)
-            vl, vr = np.minimum(val[:m], 0.0), np.minimum(val[m:], 0.0)
-            gain = (vl + vr).reshape(Bn, k) - 2.0 * pval[:, None]
-            # shrinking counts too: prefer splits whose halves lose volume
-            # (volumes over the dimensions of positive width; 0 < volume ratio <= 1)
-            w_pos = width > 0
-            cw = np.where(np.tile(np.repeat(w_pos, k, axis=0), (2, 1)), chi - clo, 1.0)
-            vol = np.prod(np.maximum(cw, 0.0), axis=1)
-            vol_parent = np.prod(np.where(w_pos, width, 1.0), axis=1)
-            shrink = 1.0 - (vol[:m] + vol[m:]).reshape(Bn, k) / vol_parent[:, None]
-            gain = gain + 1e-6 * np.abs(pval)[:, None] * shrink
-            cwidth = np.take_along_axis(width, cand, axis=1)
-            csplit = np.take_along_axis(splittable, cand, axis=1)
-            gain = np.where(csplit, gain, -np.inf)
-            best = np.argmax(gain, axis=1)
-            stuck = ~(gain[np.arange(Bn), best] > 1e-9 * (1.0 + np.abs(pval)))
-            best = np.where(stuck, np.argmax(np.where(csplit, cwidth, -np.inf), axis=1), best)
-            pick = np.arange(Bn) * k + best
-            sel = np.concatenate([pick, pick + m])
-            nlo, nhi, nlb, nA, nc = clo[sel], chi[sel], clb[sel], cA[sel], cc[sel]
-            nclosed = cclosed[sel]
-        else:
-            dim = branch(lo, hi, A, slack, rows, open_conj, splittable)
-            nlo, nhi = _children(lo, hi, dim)
-            nlb, nA, nc, nlo, nhi, nclosed = bound(nlo, nhi, np.tile(lb, (2, 1)))
-        ndepth = np.concatenate([depth + 1, depth + 1])
-        keep = ~nclosed
-        for part, target in ((keep & (ndepth < depth_cap), stack),
-                             (keep & (ndepth >= depth_cap), deferred)):
-            if part.any():
-                target.append((nlo[part], nhi[part], ndepth[part], nlb[part], nA[part],
-                               nc[part]))
+                dim = branch(lo, hi, A, slack, rows, open_conj, splittable)
+                nlo, nhi = _children(lo, hi, dim)
+                nlb, nA, nc, nlo, nhi, nclosed = bound(nlo, nhi, np.tile(lb, (2, 1)))
+            ndepth = np.concatenate([depth + 1, depth + 1])
+            keep = ~nclosed
+            for part, target in ((keep & (ndepth < depth_cap), stack),
+                                 (keep & (ndepth >= depth_cap), deferred)):
+                if part.any():
+                    target.append((nlo[part], nhi[part], ndepth[part], nlb[part], nA[part],
+                                   nc[part]))
+    except DeadlineExceeded:  # a bound or an LP was cut off at the deadline
+        return stopped()
+
     if unknown_boxes:
         return SplitOutcome("unknown", reason=f"{unknown_boxes} boxes could not be split further")
     return SplitOutcome("unsat")
