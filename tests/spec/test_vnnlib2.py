@@ -151,3 +151,12 @@ def test_reader_agrees_with_one_zero_on_translated_bounds():
                      "(assert (<= (- Y_0 Y_1) 0))\n", "t1.vnnlib")
     assert q.prop.cases[0].box == p.cases[0].box
     assert np.array_equal(q.prop.cases[0].bad[0].A_out, p.cases[0].bad[0].A_out)
+
+
+def test_an_unbounded_input_points_at_its_declaration():
+    with pytest.raises(SpecParseError) as ei:
+        parse_query(HEAD + "(assert (>= X[0] 0))\n(assert (and (>= X[1] 0) (<= X[1] 1)))\n"
+                    "(assert (>= Y[0] 1))\n", "u.vnnlib")
+    msg = str(ei.value)
+    assert msg.startswith("u.vnnlib:3:20: X[0] has no upper bound"), msg
+    assert "declaration of X" in msg

@@ -474,11 +474,28 @@ class _Reader:
         try:
             prop = parse_vnnlib(text, self.path)
         except SpecParseError as e:
-            msg = str(e).split(": ", 1)[-1] if e.line is not None else str(e)
+            msg = str(e)
+            prefix = f"{self.path}: "
+            if e.line is not None or msg.startswith(prefix):
+                msg = msg.split(": ", 1)[-1]
+            first = re.search(r"\b([XY])_(\d+)\b", msg)
             msg = re.sub(r"\b([XY])_(\d+)\b", lambda m: self.element(m.group(1),
                                                                       int(m.group(2))), msg)
-            raise SpecParseError(msg, self.path) from None
+            where = self.declaration(first.group(1), int(first.group(2))) if first else None
+            msg = msg.replace("in the conjunction that starts here", "in one of the conjunctions")
+            if where is None:
+                raise SpecParseError(msg, self.path) from None
+            raise SpecParseError(f"{msg} (the position is the declaration of {where[2]})",
+                                 self.path, where[0], where[1]) from None
         return Property(prop.cases, prop.n_inputs, prop.n_outputs, name=self.path)
+
+    def declaration(self, letter: str, k: int) -> tuple[int, int, str] | None:
+        """Line, column and name of the declaration of the tensor holding ``X_k``/``Y_k``."""
+        kinds = ("input",) if letter == "X" else ("hidden", "output")
+        for t in self.vars.values():
+            if t.kind in kinds and t.offset <= k < t.offset + t.size:
+                return t.line, t.column, t.name
+        return None
 
     def element(self, letter: str, k: int) -> str:
         kinds = ("input",) if letter == "X" else ("hidden", "output")
