@@ -273,15 +273,9 @@ def _solve_by_intervals(args, query, model, joint: str, deadline: float,
 
 
 def _input_names(query, flat: Sequence[int]) -> str:
-    names = []
-    for t in query.tensors:
-        if t.kind != "input":
-            continue
-        for k in flat:
-            if t.offset <= k < t.offset + t.size:
-                idx = np.unravel_index(k - t.offset, t.shape) if t.shape else ()
-                names.append(f"{t.name}[{','.join(str(int(i)) for i in idx)}]" if idx
-                             else t.name)
+    from .spec.vnnlib2 import tensor_of
+
+    names = [tensor_of(query.tensors, "X", k).element(k) for k in flat]
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 

@@ -47,7 +47,7 @@ from ..errors import SpecParseError
 from .property import Property
 from .vnnlib import parse_vnnlib
 
-__all__ = ["Tensor", "NetworkDecl", "Query", "is_vnnlib2", "parse_query", "read_query",
+__all__ = ["tensor_of", "Tensor", "NetworkDecl", "Query", "is_vnnlib2", "parse_query", "read_query",
            "ELEMENT_TYPES"]
 
 #: Element types the standard allows (ONNX's names) and ``real``.
@@ -82,6 +82,18 @@ class Tensor:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
+
+    def element(self, k: int) -> str:
+        """The 2.0 name of joint element ``k`` (which lies in this tensor), e.g. ``X[0,3]``."""
+        idx = np.unravel_index(k - self.offset, self.shape) if self.shape else ()
+        return f"{self.name}[{','.join(str(int(i)) for i in idx)}]" if idx else self.name
+
+
+def tensor_of(tensors, letter: str, k: int) -> Tensor | None:
+    """The tensor holding joint element ``k`` of the input (``X``) or output (``Y``)."""
+    kinds = ("input",) if letter == "X" else ("hidden", "output")
+    return next((t for t in tensors if t.kind in kinds and t.offset <= k < t.offset + t.size),
+                None)
 
 
 @dataclass(frozen=True)
@@ -491,16 +503,9 @@ class _Reader:
 
     def declaration(self, letter: str, k: int) -> tuple[int, int, str] | None:
         """Line, column and name of the declaration of the tensor holding ``X_k``/``Y_k``."""
-        kinds = ("input",) if letter == "X" else ("hidden", "output")
-        for t in self.vars.values():
-            if t.kind in kinds and t.offset <= k < t.offset + t.size:
-                return t.line, t.column, t.name
-        return None
+        t = tensor_of(self.vars.values(), letter, k)
+        return None if t is None else (t.line, t.column, t.name)
 
     def element(self, letter: str, k: int) -> str:
-        kinds = ("input",) if letter == "X" else ("hidden", "output")
-        for t in self.vars.values():
-            if t.kind in kinds and t.offset <= k < t.offset + t.size:
-                idx = np.unravel_index(k - t.offset, t.shape) if t.shape else ()
-                return f"{t.name}[{','.join(str(int(i)) for i in idx)}]" if idx else t.name
-        return f"{letter}_{k}"
+        t = tensor_of(self.vars.values(), letter, k)
+        return f"{letter}_{k}" if t is None else t.element(k)
