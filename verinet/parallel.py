@@ -105,27 +105,24 @@ def _run(state, task: dict) -> dict:
         return {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
                 "x": None if r.counterexample is None
                 else [float(v) for v in r.counterexample.x]}
-    total: dict = {}
+    total = Stats()
     status, reason = "unsat", ""
     for lo, hi in task["boxes"]:
         left = task["deadline"] - time.monotonic()
         if left <= 0:
-            return {"status": "timeout", "x": None, "reason": "", "stats": total}
+            return {"status": "timeout", "x": None, "reason": "", "stats": total.to_dict()}
         sub = Property((Case(Box(np.array(lo), np.array(hi)), case.bad),), prop.n_inputs,
                        prop.n_outputs, name=prop.name)
         r = verify(network, sub, timeout=left, config=config)
-        for key, v in r.stats.to_dict().items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                total[key] = max(total.get(key, 0), v) if key == "max_depth" else \
-                    total.get(key, 0) + v
+        _add(total, r.stats.to_dict())
         if r.status is Status.SAT:
-            return {"status": "sat", "reason": "", "stats": total,
+            return {"status": "sat", "reason": "", "stats": total.to_dict(),
                     "x": [float(v) for v in r.counterexample.x]}
         if r.status is Status.TIMEOUT:
-            return {"status": "timeout", "x": None, "reason": "", "stats": total}
+            return {"status": "timeout", "x": None, "reason": "", "stats": total.to_dict()}
         if r.status is not Status.UNSAT:
             status, reason = "unknown", r.reason
-    return {"status": status, "reason": reason, "stats": total, "x": None}
+    return {"status": status, "reason": reason, "stats": total.to_dict(), "x": None}
 
 
 def _add(stats: Stats, d: dict | None) -> None:
