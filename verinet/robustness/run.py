@@ -169,9 +169,7 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         image_shape: how to draw a point as an image (``(H, W)`` or ``(H, W, 3)``);
             default: the model's input shape when it is one, else a square.
     """
-    from ..counterexample import CexChecker
     from ..network import load
-    from ..spec.robustness import robustness
 
     t_start = time.monotonic()
     epsilons = _check_epsilons(tuple(settings.epsilons))
@@ -262,7 +260,7 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
         for i in np.flatnonzero(pred != label):
             for e in epsilons:
                 record(int(i), e, "misclassified", "clean")
-        checker = None
+        confirm = _Confirmer(network, x, label, settings)
         # attacks, smallest radius first; a witness also breaks every larger ball
         for e in epsilons:
             todo = np.array([i for i in range(N) if (i, e) not in decided], dtype=np.int64)
@@ -275,16 +273,9 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
                                            restarts=settings.restarts, steps=settings.steps)
             for j in np.flatnonzero(found):
                 i = int(todo[j])
-                prop = robustness(x[i], e, int(label[i]), settings.lower, settings.upper,
-                                  network=network)
-                if checker is None:
-                    checker = CexChecker(network, prop)
-                else:
-                    checker.prop = prop
-                cex = checker.confirm(x_adv[j], source="attack")
-                if cex is None:
+                w = confirm(i, e, x_adv[j])
+                if w is None:
                     continue
-                w = [float(v) for v in cex.x]
                 for e2 in epsilons:
                     if e2 >= e:
                         record(i, e2, "falsified", "attack" if e2 == e else "implied",
@@ -332,7 +323,8 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
     if settings.radius:
         tr = time.monotonic()
         radius = _radius(network, model, x, label, pred, rows, epsilons, settings, lo_dom,
-                         hi_dom, rng, out_dir, model_hash, s_key, executor, scheduler)
+                         hi_dom, rng, out_dir, model_hash, s_key, executor, scheduler,
+                         confirm)
         time_verify += time.monotonic() - tr
     rep = RobustnessReport(model, data, N, settings, rows, time_attack=time_attack,
                            time_verify=time_verify, wall=time.monotonic() - t_start,
@@ -348,6 +340,29 @@ def robustness_run(model: str, data: str, settings: RunSettings, *, labels: str 
     return rep
 
 
+class _Confirmer:
+    """``confirm(i, eps, x_adv)``: the witness (float64 + onnxruntime, see
+    :class:`~verinet.counterexample.CexChecker`) that ``x_adv`` breaks point ``i`` on its
+    ball of radius ``eps``, or ``None``; one onnxruntime session for every call."""
+
+    def __init__(self, network, x: np.ndarray, label: np.ndarray, settings: RunSettings):
+        self.network, self.x, self.label, self.settings = network, x, label, settings
+        self.checker = None
+
+    def __call__(self, i: int, eps: float, x_adv: np.ndarray) -> list[float] | None:
+        from ..counterexample import CexChecker
+        from ..spec.robustness import robustness
+
+        s = self.settings
+        prop = robustness(self.x[i], eps, int(self.label[i]), s.lower, s.upper,
+                          network=self.network)
+        if self.checker is None:
+            self.checker = CexChecker(self.network, prop)
+        self.checker.prop = prop
+        cex = self.checker.confirm(x_adv, source="attack")
+        return None if cex is None else [float(v) for v in cex.x]
+
+
 def _radius_row(key: str, i: int, r: dict) -> dict:
     f = r["falsified"]
     return {"key": key, "index": i, "certified": float(r["certified"]),
@@ -356,10 +371,8 @@ def _radius_row(key: str, i: int, r: dict) -> dict:
 
 def _radius(network, model: str, x, label, pred, rows, epsilons, settings: RunSettings,
             lo_dom: float, hi_dom: float, rng, out_dir, model_hash: str, s_key: str,
-            executor: str, scheduler: str | None) -> dict:
+            executor: str, scheduler: str | None, confirm: _Confirmer) -> dict:
     """Largest certified radii (:mod:`.radius`), resumable through ``OUT/radius.jsonl``."""
-    from ..counterexample import CexChecker
-    from ..spec.robustness import robustness
     from .pool import run_tasks
     from .radius import radius_intervals
 
@@ -389,18 +402,6 @@ def _radius(network, model: str, x, label, pred, rows, epsilons, settings: RunSe
         if r.status == "falsified" and r.witness is not None:
             f = min(f, float(np.max(np.abs(np.asarray(r.witness) - x[r.index]))))
         seeds[r.index] = (c, f)
-    checker = None
-
-    def confirm(i: int, eps: float, x_adv) -> list[float] | None:
-        nonlocal checker
-        prop = robustness(x[i], eps, int(label[i]), settings.lower, settings.upper,
-                          network=network)
-        if checker is None:
-            checker = CexChecker(network, prop)
-        checker.prop = prop
-        cex = checker.confirm(x_adv, source="attack")
-        return None if cex is None else [float(v) for v in cex.x]
-
     def prove(items):
         tasks = [{"key": i, "x0": x[i].tolist(), "label": int(label[i]), "eps": e,
                   "lower": settings.lower, "upper": settings.upper,
