@@ -84,10 +84,7 @@ def _median(v: list[float]) -> float:
 
 def plot_radii(rep, path: Path) -> None:
     """Per point, the interval [certified, nearest counterexample], sorted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     rad = rep.radius
     pts = [p for p in rad["points"] if p["stopped"] != "misclassified"]
@@ -116,10 +113,7 @@ def plot_radii(rep, path: Path) -> None:
 
 def plot_examples(rep, path: Path) -> None:
     """Original / adversarial / difference for a few falsified points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     from ..imageio import as_image
 
@@ -156,12 +150,19 @@ def table(rep) -> str:
     return "\n".join(lines)
 
 
-def plot(rep, path: Path) -> None:
-    """Both accuracy curves against the radius, the gap between them shaded."""
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no screen)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot(rep, path: Path) -> None:
+    """Both accuracy curves against the radius, the gap between them shaded."""
+    plt = _pyplot()
 
     eps = [d["eps"] for d in rep.epsilons]
     att = [d["attack_accuracy"] for d in rep.epsilons]
