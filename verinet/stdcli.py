@@ -126,15 +126,15 @@ def _networks(items: list[str]) -> dict[str, str]:
 
 
 def _timeout(text: str) -> float:
+    from .cli import check_seconds
     from .errors import InputError
 
     try:
         t = float(text)
     except ValueError:
-        t = float("nan")
-    if not (t > 0 and t < float("inf")):
-        raise InputError(f"--timeout {text!r}: expected a number of seconds greater than 0")
-    return t
+        raise InputError(f"--timeout {text!r}: expected a number of seconds greater "
+                         "than 0") from None
+    return check_seconds(t)
 
 
 def verify_main(argv: Sequence[str]) -> int:
