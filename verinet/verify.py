@@ -30,6 +30,7 @@ from .deadline import DeadlineExceeded, until
 from .errors import InputError
 from .falsify import Effort, falsify
 from .network.ir import Network
+from .network.ops import Relu
 from .network.output_transform import check_property
 from .result import Result, Stats, Status
 from .search.input_split import CaseRows, SplitOutcome, input_split
@@ -110,7 +111,8 @@ def _input_relevance(network: Network, case: Case, dep: np.ndarray | None) -> np
 
 def verify(network: Network, prop: Property, timeout: float = 60.0,
            config: VerifierConfig | None = None, *, start: float | None = None,
-           roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Result:
+           roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+           proof=None) -> Result:
     """Decide whether some input of ``prop``'s region drives ``network`` into the bad region.
 
     Args:
@@ -123,6 +125,9 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
             point of its box not yet proved safe and their split depths (an earlier
             ``Result.frontier``): input splitting starts from them, and ``unsat`` means "no
             counterexample in these boxes".
+        proof: a :class:`verinet.proof.produce.ProofLog` that records the search tree for a
+            certificate (:func:`verinet.proof.produce.write_proof` completes it after an
+            ``unsat``); not with ``roots``.
     Returns:
         a :class:`Result`: ``SAT`` with a confirmed counterexample, ``UNSAT`` when every
         branch was closed soundly, else ``TIMEOUT`` or ``UNKNOWN``.
@@ -144,16 +149,18 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
 
     if roots is not None and len(prop.cases) != 1:
         raise InputError("roots need a property with one case")
+    if roots is not None and proof is not None:
+        raise InputError("a certificate needs the whole search (no roots)")
 
     try:
         with threadpool_limits(limits=1, user_api="blas"), until(deadline):
-            return _run(network, prop, config, checker, stats, deadline, done, roots)
+            return _run(network, prop, config, checker, stats, deadline, done, roots, proof)
     except DeadlineExceeded:  # a long computation was cut off: no answer, never a proof
         return done(Status.TIMEOUT)
 
 
 def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexChecker,
-         stats: Stats, deadline: float, done, roots=None) -> Result:
+         stats: Stats, deadline: float, done, roots=None, proof=None) -> Result:
     """The attack, then the complete search case by case (see :func:`verify`)."""
     rng = np.random.default_rng(config.seed)
     if config.attack.enabled:
@@ -176,7 +183,7 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
         if time.monotonic() > deadline:
             return done(Status.TIMEOUT)
         out = _decide_case(strategy, network, case, checker, deadline, stats, config, dep,
-                           roots)
+                           roots, proof.case(k) if proof is not None else None)
         if out.status == "sat":
             return done(Status.SAT, out.counterexample)
         if out.status == "timeout":
@@ -193,13 +200,27 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,
                  deadline: float, stats: Stats, config: VerifierConfig,
-                 dep: np.ndarray | None = None, roots=None) -> SplitOutcome:
-    """One property case by the chosen engine (``dep``: :func:`_output_dependence`)."""
-    from .search.reluplex import relu_split
+                 dep: np.ndarray | None = None, roots=None, tree=None) -> SplitOutcome:
+    """One property case by the chosen engine (``dep``: :func:`_output_dependence`;
+    ``tree``: the case's :class:`~verinet.proof.produce.BoxTree`, for a certificate)."""
+    from .search.reluplex import SplitTree, relu_split
     from .search.smt import smt_decide
 
+    relus = [n for n, op in network.plan if isinstance(op, Relu)]
+
+    def split_relus(sub: Case, end: float, node, **kw) -> SplitOutcome:
+        """ReLU splitting on ``sub``; an ``unsat`` is recorded as a hand-off at ``node``."""
+        record = SplitTree() if tree is not None and node is not None else None
+        out = relu_split(network, sub, checker, end, stats, config, tree=record, **kw)
+        if record is not None and out.status == "unsat":
+            tree.handoff(node, record, relus, len(case.bad))
+        return out
+
     if strategy == "smt":
-        return smt_decide(network, case, checker, deadline, stats)
+        out = smt_decide(network, case, checker, deadline, stats)
+        if tree is not None and out.status == "unsat":
+            tree.unchecked(tree.root(), "exact engine (z3) on the whole case")
+        return out
 
     def exact_box(lower: np.ndarray, upper: np.ndarray) -> SplitOutcome:
         """z3 on a sub-box the bounds cannot close (a few seconds at most)."""
@@ -207,15 +228,16 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return smt_decide(network, case, checker, slice_end, stats, box=(lower, upper))
 
     if strategy == "input":
-        def solve_box(lower: np.ndarray, upper: np.ndarray, end: float) -> SplitOutcome:
+        def solve_box(lower: np.ndarray, upper: np.ndarray, end: float, node=None
+                      ) -> SplitOutcome:
             """ReLU splitting over an LP on one input box of the case."""
-            sub = Case(Box(lower, upper), case.bad)
-            return relu_split(network, sub, checker, end, stats, config)
+            return split_relus(Case(Box(lower, upper), case.bad), end, node)
 
         return input_split(case, _row_bounder(network, case), network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box,
-                           relevant=_input_relevance(network, case, dep), roots=roots)
+                           relevant=_input_relevance(network, case, dep), roots=roots,
+                           proof=tree)
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""
@@ -227,8 +249,8 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
                 return ("sat", out.counterexample.x)
             return out.status if out.status == "unsat" else "unknown"
 
-        return relu_split(network, case, checker, deadline, stats, config,
-                          exact_leaf=exact_leaf)
+        return split_relus(case, deadline, tree.root() if tree is not None else None,
+                           exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")
 
 

@@ -225,18 +225,47 @@ def shrink_boxes(lo: np.ndarray, hi: np.ndarray, A: np.ndarray, c: np.ndarray,
     return new_lo, new_hi, empty
 
 
-def _settle(lo: np.ndarray, hi: np.ndarray, which, solve, deadline: float
+def _grow(lo, hi, slo, shi, share: float = 1e-9):
+    """Shrunk boxes with each cut face moved back out by ``share`` of the width (within
+    the box): a certificate's checker recomputes the shrink with its own rounding, and the
+    margin keeps its result inside the box the search goes on with."""
+    g = share * (hi - lo)
+    return (np.where(slo > lo, np.maximum(lo, slo - g), slo),
+            np.where(shi < hi, np.minimum(hi, shi + g), shi))
+
+
+def _record(proof, trail, closed: np.ndarray, ids: np.ndarray, sel: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Report to ``proof`` the shrinks (``trail`` from ``bound``) and the closing of the
+    boxes ``sel`` of a bounded batch (all when ``None``), whose nodes are ``ids``; returns the
+    node ids the boxes continue under."""
+    if proof is None:
+        return ids
+    sel = np.arange(closed.shape[0]) if sel is None else sel
+    ids = ids.copy()
+    for idx, blo, bhi, alo, ahi in trail:
+        pos = np.searchsorted(idx, sel)
+        hit = (pos < idx.size) & (idx[np.minimum(pos, idx.size - 1)] == sel)
+        if hit.any():
+            r = pos[hit]
+            ids[hit] = proof.shrink(ids[hit], blo[r], bhi[r], alo[r], ahi[r])
+    proof.close(ids[closed[sel]])
+    return ids
+
+
+def _settle(lo: np.ndarray, hi: np.ndarray, which, solve: Callable[[int], SplitOutcome],
+            deadline: float
             ) -> tuple[SplitOutcome | None, np.ndarray]:
     """Hand the boxes ``which`` to ``solve(lower, upper)`` one by one.
 
-    Returns an outcome to end the search with (``sat``, or ``timeout`` at the deadline) or
-    ``None``, and the mask of the boxes ``solve`` proved ``unsat``.
+    ``solve(i)`` decides box ``i``.  Returns an outcome to end the search with (``sat``, or
+    ``timeout`` at the deadline) or ``None``, and the mask of the boxes proved ``unsat``.
     """
     decided = np.zeros(lo.shape[0], dtype=bool)
     for i in which:
         if time.monotonic() > deadline:
             return SplitOutcome("timeout"), decided
-        out = solve(lo[i], hi[i])
+        out = solve(i)
         if out.status == "sat":
             return out, decided
         decided[i] = out.status == "unsat"
@@ -249,8 +278,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 exact_box: Callable[[np.ndarray, np.ndarray], SplitOutcome] | None = None,
                 solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None,
                 relevant: np.ndarray | None = None,
-                roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                ) -> SplitOutcome:
+                roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                proof=None) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
 
     ``roots`` (``(lower, upper, depth)``), when given, are boxes inside the case's box
@@ -270,6 +299,11 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     all; the others are never split.  A dimension is split only while it is wider than
     ``config.min_width``; a box with no such relevant dimension left is exhausted and goes
     to ``exact_box`` (or counts as unknown).
+
+    ``proof``, when given, records the split tree for a certificate
+    (:class:`verinet.proof.produce.BoxTree`): every box carries a node id; splits, shrinks,
+    closed boxes and hand-offs are reported to it (``solve_box`` then takes the node id as a
+    fourth argument).
     """
     n_in = case.box.n
     relevant = (np.ones(n_in, dtype=bool) if relevant is None
@@ -298,7 +332,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
         return lb, A, c
 
     def bound(lo, hi, parent_lb=None):
-        """Bounds of ``(lo, hi)``, shrunk boxes, and which boxes are closed.
+        """Bounds of ``(lo, hi)``, shrunk boxes, which boxes are closed, and the trail of
+        shrinks (for :func:`_record`).
 
         A box that shrinks by more than ``config.rebound_shrink`` of its width in some
         dimension is bounded again (the shrunk box is a part of the box, so the old bounds
@@ -310,6 +345,9 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
         closed = _conj_value(lb - rows.b[None, :], rows, always_bad) > 0
         slo, shi, empty = shrink_boxes(lo, hi, A, c, rows, always_bad)
         closed |= empty
+        if proof is not None:
+            slo, shi = _grow(lo, hi, slo, shi)
+        trail = [(np.arange(lo.shape[0]), lo, hi, slo, shi)]
         for _ in range(config.rebounds):
             w_old = np.maximum(hi - lo, 1e-300)
             again = ~closed & ((shi - slo) < (1.0 - config.rebound_shrink) * w_old).any(axis=1)
@@ -323,9 +361,12 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             closed[idx] = _conj_value(lb[idx] - rows.b[None, :], rows, always_bad) > 0
             s2lo, s2hi, e2 = shrink_boxes(lo[idx], hi[idx], A2, c2, rows, always_bad)
             closed[idx] |= e2
+            if proof is not None:
+                s2lo, s2hi = _grow(lo[idx], hi[idx], s2lo, s2hi)
+            trail.append((idx, lo[idx], hi[idx], s2lo, s2hi))
             slo, shi = slo.copy(), shi.copy()
             slo[idx], shi[idx] = s2lo, s2hi
-        return lb, A, c, slo, shi, closed
+        return lb, A, c, slo, shi, closed, trail
 
     if roots is not None:
         stack = []
@@ -333,21 +374,24 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
         r_depth = np.asarray(roots[2], dtype=int).reshape(-1)
         for i in range(0, r_lo.shape[0], config.batch):
             sl = slice(i, i + config.batch)
-            lb0, A0, c0, lo0, hi0, closed0 = bound(r_lo[sl].copy(), r_hi[sl].copy())
+            lb0, A0, c0, lo0, hi0, closed0, _ = bound(r_lo[sl].copy(), r_hi[sl].copy())
             keep = ~closed0
             if keep.any():
                 stack.append((lo0[keep], hi0[keep], r_depth[sl][keep], lb0[keep], A0[keep],
-                              c0[keep]))
+                              c0[keep], np.zeros(int(keep.sum()), dtype=np.int64)))
         lb0 = np.zeros(1)
     else:
         lo0, hi0 = case.box.lower[None].copy(), case.box.upper[None].copy()
-        lb0, A0, c0, lo0, hi0, closed0 = bound(lo0, hi0)
-        stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0)] if not closed0[0] else []
+        lb0, A0, c0, lo0, hi0, closed0, trail0 = bound(lo0, hi0)
+        id0 = _record(proof, trail0, closed0, np.array([proof.root() if proof else 0]))
+        stack = [(lo0, hi0, np.zeros(1, int), lb0, A0, c0, id0)] if not closed0[0] else []
     if stack and roots is None and exact_box is not None and not np.isfinite(lb0).all():
         # the bounds overflow on the whole box (huge box or weights): splitting may never
         # make them finite, so the exact engine gets the box first
         out = exact_box(lo0[0], hi0[0])
         if out.status in ("sat", "unsat"):
+            if proof is not None and out.status == "unsat":
+                proof.unchecked(id0[0], "exact engine (z3) on the whole box")
             return out
     unknown_boxes = 0
     lookahead = n_in <= config.lookahead_max_dims
@@ -377,11 +421,10 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             current = []
             if time.monotonic() > deadline:
                 return stopped()
-            lo, hi, depth, lb, A, c = stack.pop()
+            lo, hi, depth, lb, A, c, ids = stack.pop()
             if lo.shape[0] > cap:
-                stack.append((lo[cap:], hi[cap:], depth[cap:], lb[cap:], A[cap:], c[cap:]))
-                lo, hi, depth, lb, A, c = (lo[:cap], hi[:cap], depth[:cap], lb[:cap], A[:cap],
-                                           c[:cap])
+                stack.append(tuple(a[cap:] for a in (lo, hi, depth, lb, A, c, ids)))
+                lo, hi, depth, lb, A, c, ids = (a[:cap] for a in (lo, hi, depth, lb, A, c, ids))
             current = [(lo.copy(), hi.copy(), depth.copy())]
             stats.max_depth = max(stats.max_depth, int(depth.max()))
             slack = lb - rows.b[None, :]
@@ -401,25 +444,29 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 # "crosses", so such boxes go to the exact engine, which decides "<" as written
                 touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
                 out, decided = _settle(lo, hi, np.unique(np.nonzero(touch)[0] % lo.shape[0]),
-                                       exact_box, deadline)
+                                       lambda i: exact_box(lo[i], hi[i]), deadline)
                 if out is not None:
                     return out if out.status != "timeout" else stopped()
                 if decided.any():
+                    if proof is not None:
+                        for i in np.flatnonzero(decided):
+                            proof.unchecked(ids[i], "exact engine (z3) on a strict row")
                     keep = ~decided
-                    lo, hi, depth, lb, A, c, slack, open_conj = (
-                        a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
+                    lo, hi, depth, lb, A, c, ids, slack, open_conj = (
+                        a[keep] for a in (lo, hi, depth, lb, A, c, ids, slack, open_conj))
                     if lo.shape[0] == 0:
                         continue
             if solve_box is not None and config.box_solver_depth > 0:
                 due = (depth > 0) & (depth % config.box_solver_depth == 0)
-                out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda a, b: solve_box(
-                    a, b, min(deadline, time.monotonic() + config.box_solver_seconds)), deadline)
+                out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda i: solve_box(
+                    lo[i], hi[i], min(deadline, time.monotonic() + config.box_solver_seconds),
+                    *((int(ids[i]),) if proof is not None else ())), deadline)
                 if out is not None:
                     return out if out.status != "timeout" else stopped()
                 if decided.any():
                     keep = ~decided
-                    lo, hi, depth, lb, A, c, slack, open_conj = (
-                        a[keep] for a in (lo, hi, depth, lb, A, c, slack, open_conj))
+                    lo, hi, depth, lb, A, c, ids, slack, open_conj = (
+                        a[keep] for a in (lo, hi, depth, lb, A, c, ids, slack, open_conj))
                     if lo.shape[0] == 0:
                         continue
             width = hi - lo
@@ -434,9 +481,10 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                         return out
                     if out is None or out.status != "unsat":
                         unknown_boxes += 1
+                    elif proof is not None:
+                        proof.unchecked(ids[i], "exact engine (z3) on a box too small to split")
                 keep = ~tiny
-                lo, hi, depth, lb, A, c = (lo[keep], hi[keep], depth[keep], lb[keep], A[keep],
-                                           c[keep])
+                lo, hi, depth, lb, A, c, ids = (a[keep] for a in (lo, hi, depth, lb, A, c, ids))
                 slack, open_conj, width = slack[keep], open_conj[keep], width[keep]
                 splittable = splittable[keep]
                 if lo.shape[0] == 0:
@@ -455,7 +503,7 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 clo, chi = _children(np.repeat(lo, k, axis=0), np.repeat(hi, k, axis=0),
                                      cand.reshape(-1))
                 parent = np.tile(np.repeat(lb, k, axis=0), (2, 1))
-                clb, cA, cc, clo, chi, cclosed = bound(clo, chi, parent)
+                clb, cA, cc, clo, chi, cclosed, trail = bound(clo, chi, parent)
                 val = np.where(cclosed, np.inf,
                                _conj_value(clb - rows.b[None, :], rows, always_bad))
                 pval = np.minimum(_conj_value(slack, rows, always_bad), 0.0)
@@ -480,17 +528,24 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 sel = np.concatenate([pick, pick + m])
                 nlo, nhi, nlb, nA, nc = clo[sel], chi[sel], clb[sel], cA[sel], cc[sel]
                 nclosed = cclosed[sel]
+                dim = cand[np.arange(Bn), best]
             else:
                 dim = branch(lo, hi, A, slack, rows, open_conj, splittable)
                 nlo, nhi = _children(lo, hi, dim)
-                nlb, nA, nc, nlo, nhi, nclosed = bound(nlo, nhi, np.tile(lb, (2, 1)))
+                nlb, nA, nc, nlo, nhi, nclosed, trail = bound(nlo, nhi, np.tile(lb, (2, 1)))
+                sel = np.arange(2 * Bn)
+            nids = np.zeros(2 * Bn, dtype=np.int64)
+            if proof is not None:
+                mid = 0.5 * (lo[np.arange(Bn), dim] + hi[np.arange(Bn), dim])  # as _children
+                nids = _record(proof, trail, cclosed if lookahead else nclosed,
+                               np.concatenate(proof.split(ids, dim, mid)), sel)
             ndepth = np.concatenate([depth + 1, depth + 1])
             keep = ~nclosed
             for part, target in ((keep & (ndepth < depth_cap), stack),
                                  (keep & (ndepth >= depth_cap), deferred)):
                 if part.any():
                     target.append((nlo[part], nhi[part], ndepth[part], nlb[part], nA[part],
-                                   nc[part]))
+                                   nc[part], nids[part]))
     except DeadlineExceeded:  # a bound or an LP was cut off at the deadline
         return stopped()
 

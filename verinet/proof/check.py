@@ -1,0 +1,805 @@
+"""An independent checker of verinet ``unsat`` certificates (format: docs/proof.md).
+
+``python -m verinet.proof.check MODEL.onnx PROPERTY.vnnlib PROOF.json[.gz]`` (also
+``verinet check-proof``) prints ``VALID`` with counts by leaf kind and exits 0, or the
+first failing node and why and exits 1; 2 when every checked part holds but some leaves
+are marked unchecked (a z3 leaf, or one the producer could not express); 3 when the
+files cannot be read.
+
+It shares no code with the search: it reads the ONNX graph (a chain of MatMul, Gemm,
+Add, Sub, Mul, Relu, Flatten, Reshape, Identity nodes) and the VNN-LIB 1.0 property
+itself (numbers as exact decimals, DNF grouped by input box), recomputes every bound with
+its own DeepPoly back-substitution, checks that the split tree covers each box, and
+checks each Farkas leaf over LP rows it builds itself from its own bounds.
+
+What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithmetic
+being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
+an a-priori error bound of the ``gamma_n = n u / (1 - n u)`` kind, then rounded outward);
+the ``onnx`` package's protobuf reader.  The semantics checked is ``real``: the network
+as the real-valued function its float32 weights define.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import sys
+from fractions import Fraction
+
+import numpy as np
+
+FORMAT = "verinet-proof/1"
+U = 2.0 ** -53  # float64 unit roundoff
+EXIT_VALID, EXIT_INVALID, EXIT_INCOMPLETE, EXIT_ERROR = 0, 1, 2, 3
+
+
+class ProofError(Exception):
+    """The certificate does not prove the property: ``where`` names the node."""
+
+    def __init__(self, where: str, why: str):
+        super().__init__(f"{where}: {why}")
+
+
+class CheckInputError(Exception):
+    """A file cannot be read or is outside what the checker accepts."""
+
+
+def gamma(n: int) -> float:
+    """A bound on the relative error of a float64 sum of ``n`` products, padded."""
+    return 1.01 * (n + 2) * U / (1.0 - (n + 2) * U)
+
+
+def down(a):
+    return np.nextafter(a, -np.inf)
+
+
+def up(a):
+    return np.nextafter(a, np.inf)
+
+
+# ----------------------------------------------------------------------------- the model
+def read_model(path: str) -> tuple[int, list, str]:
+    """``(n_inputs, ops, digest)``; ops are ``("mat", W, b)``, ``("diag", d, b)`` (float64
+    arrays holding the file's float32 values exactly) or ``("relu",)``, in a chain."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # noqa: BLE001 - any reader failure is an input error
+        raise CheckInputError(f"{path}: not a readable ONNX model ({e})") from None
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    for node in g.node:
+        if node.op_type == "Constant":
+            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float64)
+    inputs = [i for i in g.input if i.name not in inits]
+    if len(inputs) != 1 or len(g.output) != 1:
+        raise CheckInputError(f"{path}: needs exactly one input and one output")
+    dims = [d.dim_value or 1 for d in inputs[0].type.tensor_type.shape.dim]
+    n = int(np.prod(dims))
+    cur, size, ops = inputs[0].name, n, []
+    for node in g.node:
+        if node.op_type == "Constant":
+            continue
+        where = f"{path}: node {node.name or node.op_type} ({node.op_type})"
+        data = [x for x in node.input if x != cur]
+        if cur not in node.input:
+            raise CheckInputError(f"{where}: the graph is not a chain")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        op = node.op_type
+        if op in ("Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze"):
+            pass
+        elif op == "Relu":
+            ops.append(("relu",))
+        elif op in ("MatMul", "Gemm"):
+            if node.input[0] != cur or any(d not in inits for d in data):
+                raise CheckInputError(f"{where}: only x @ W with constant W")
+            W = inits[node.input[1]]
+            if op == "Gemm":
+                if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or \
+                        attrs.get("beta", 1.0) != 1.0:
+                    raise CheckInputError(f"{where}: only transA=0, alpha=beta=1")
+                W = W if attrs.get("transB", 0) else W.T
+            else:
+                W = W.T
+            if W.ndim != 2 or W.shape[1] != size:
+                raise CheckInputError(f"{where}: weight shape {W.shape} does not fit {size}")
+            b = inits[node.input[2]].reshape(-1) if len(node.input) > 2 else np.zeros(W.shape[0])
+            size = W.shape[0]
+            ops.append(("mat", np.ascontiguousarray(W), np.broadcast_to(b, (size,)).copy()))
+        elif op in ("Add", "Sub", "Mul"):
+            if len(data) != 1 or data[0] not in inits:
+                raise CheckInputError(f"{where}: only with one constant operand")
+            c = inits[data[0]].reshape(-1)
+            if c.size not in (1, size):
+                raise CheckInputError(f"{where}: constant of {c.size} entries for {size}")
+            c = np.broadcast_to(c, (size,)).copy()
+            first = node.input[0] == cur
+            if op == "Add" and ops and ops[-1][0] == "mat" and not ops[-1][2].any():
+                ops[-1] = ("mat", ops[-1][1], c)  # x @ W + c: the same real function
+            elif op == "Add":
+                ops.append(("diag", np.ones(size), c))
+            elif op == "Sub":
+                ops.append(("diag", np.ones(size), -c) if first else ("diag", -np.ones(size), c))
+            else:
+                ops.append(("diag", c, np.zeros(size)))
+        else:
+            raise CheckInputError(f"{where}: operator not accepted by the checker")
+        cur = node.output[0]
+    if cur != g.output[0].name:
+        raise CheckInputError(f"{path}: the output is not the end of the chain")
+    h = hashlib.sha256(f"n={n}".encode())
+    for o in ops:
+        h.update(o[0].encode())
+        for a in o[1:]:
+            h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    return n, ops, h.hexdigest()
+
+
+def n_outputs(n_in: int, ops: list) -> int:
+    size = n_in
+    for o in ops:
+        if o[0] == "mat":
+            size = o[1].shape[0]
+    return size
+
+
+# -------------------------------------------------------------------------- the property
+_TOK = re.compile(r"\(|\)|;[^\n]*|[^\s();]+")
+
+
+def read_property(path: str, n_in: int, n_out: int) -> tuple[list, str]:
+    """Groups ``(lo, hi, terms)`` of the DNF by input box (first appearance order), and a
+    digest.  ``lo``/``hi``: Fractions per input; a term is a list of rows ``(a_x, a_y, d)``
+    meaning ``a_x . x + a_y . y <= d`` (Fractions; strict rows read as non-strict, which only
+    enlarges the bad region)."""
+    try:
+        text = open(path).read()
+    except OSError as e:
+        raise CheckInputError(f"{path}: {e}") from None
+    toks = [t for t in _TOK.findall(text) if not t.startswith(";")]
+    stack: list[list] = [[]]
+    for t in toks:
+        if t == "(":
+            stack.append([])
+        elif t == ")":
+            if len(stack) < 2:
+                raise CheckInputError(f"{path}: unbalanced ')'")
+            e = stack.pop()
+            stack[-1].append(e)
+        else:
+            stack[-1].append(t)
+    if len(stack) != 1:
+        raise CheckInputError(f"{path}: unbalanced '('")
+    dnf: list[list] = [[]]
+    for form in stack[0]:
+        if not isinstance(form, list) or not form:
+            raise CheckInputError(f"{path}: stray token {form!r}")
+        if form[0] == "assert":
+            part = _formula(form[1], path, n_in, n_out)
+            dnf = [a + b for a in dnf for b in part]
+            if len(dnf) > 100_000:
+                raise CheckInputError(f"{path}: more than 100000 disjuncts")
+    groups: dict = {}
+    for conj in dnf:
+        lo, hi, rows = [None] * n_in, [None] * n_in, []
+        for ax, ay, d in conj:
+            nz = [i for i in range(n_in) if ax[i]]
+            if len(nz) == 1 and not any(ay):
+                i, c = nz[0], ax[nz[0]]
+                if c > 0:
+                    hi[i] = d / c if hi[i] is None else min(hi[i], d / c)
+                else:
+                    lo[i] = d / c if lo[i] is None else max(lo[i], d / c)
+            else:
+                rows.append((ax, ay, d))
+        if any(v is None for v in lo + hi):
+            raise CheckInputError(f"{path}: an input is unbounded in some disjunct")
+        if any(a > b for a, b in zip(lo, hi)):
+            continue  # an empty box holds no counterexample
+        groups.setdefault((tuple(lo), tuple(hi)), []).append(rows)
+    h = hashlib.sha256()
+    out = []
+    for (lo, hi), terms in groups.items():
+        h.update(repr((lo, hi, terms)).encode())
+        out.append((list(lo), list(hi), terms))
+    return out, h.hexdigest()
+
+
+def _formula(f, path, n_in, n_out) -> list[list]:
+    if not isinstance(f, list) or not f:
+        raise CheckInputError(f"{path}: bad formula {f!r}")
+    if f[0] == "and":
+        res: list[list] = [[]]
+        for g in f[1:]:
+            part = _formula(g, path, n_in, n_out)
+            res = [a + b for a in res for b in part]
+        return res
+    if f[0] == "or":
+        return [c for g in f[1:] for c in _formula(g, path, n_in, n_out)]
+    if f[0] in ("<=", "<", ">=", ">", "=") and len(f) == 3:
+        lx, ly, lc = _term(f[1], path, n_in, n_out)
+        rx, ry, rc = _term(f[2], path, n_in, n_out)
+        ax = [a - b for a, b in zip(lx, rx)]
+        ay = [a - b for a, b in zip(ly, ry)]
+        le = (ax, ay, rc - lc)  # lhs - rhs <= 0
+        ge = ([-a for a in ax], [-a for a in ay], lc - rc)
+        return [[le]] if f[0] in ("<=", "<") else [[ge]] if f[0] in (">=", ">") else [[le, ge]]
+    raise CheckInputError(f"{path}: formula {f[0]!r} not accepted")
+
+
+def _term(t, path, n_in, n_out):
+    """A linear term as ``(coef over X, coef over Y, constant)`` in Fractions."""
+    zx, zy = [Fraction(0)] * n_in, [Fraction(0)] * n_out
+    if isinstance(t, str):
+        m = re.fullmatch(r"([XY])_(\d+)", t)
+        if m:
+            i = int(m.group(2))
+            vec = zx if m.group(1) == "X" else zy
+            if i >= len(vec):
+                raise CheckInputError(f"{path}: {t} is beyond the network's size")
+            vec[i] = Fraction(1)
+            return zx, zy, Fraction(0)
+        try:
+            return zx, zy, Fraction(t)
+        except ValueError:
+            raise CheckInputError(f"{path}: bad term {t!r}") from None
+    parts = [_term(a, path, n_in, n_out) for a in t[1:]]
+    if t[0] == "+" or (t[0] == "-" and len(parts) > 1):
+        sign = [1] + [1 if t[0] == "+" else -1] * (len(parts) - 1)
+        return ([sum(s * p[0][i] for s, p in zip(sign, parts)) for i in range(n_in)],
+                [sum(s * p[1][i] for s, p in zip(sign, parts)) for i in range(n_out)],
+                sum(s * p[2] for s, p in zip(sign, parts)))
+    if t[0] == "-" and len(parts) == 1:
+        p = parts[0]
+        return [-a for a in p[0]], [-a for a in p[1]], -p[2]
+    if t[0] == "*" and len(parts) == 2:
+        (ax, ay, ac), (bx, by, bc) = parts
+        if any(ax) or any(ay):
+            (ax, ay, ac), (bx, by, bc) = (bx, by, bc), (ax, ay, ac)
+        if any(ax) or any(ay):
+            raise CheckInputError(f"{path}: product of two variables")
+        return [ac * v for v in bx], [ac * v for v in by], ac * bc
+    raise CheckInputError(f"{path}: term {t[0]!r} not accepted")
+
+
+def exact_float(v: Fraction, what: str) -> float:
+    f = float(v)
+    if Fraction(f) != v:
+        raise CheckInputError(f"{what}: coefficient {v} is not a float64 value")
+    return f
+
+
+def ceil_float(v: Fraction) -> float:
+    """The least float64 >= ``v``."""
+    f = float(v)
+    return f if Fraction(f) >= v else float(up(f))
+
+
+def floor_float(v: Fraction) -> float:
+    f = float(v)
+    return f if Fraction(f) <= v else float(down(f))
+
+
+# ------------------------------------------------------------------------------ bounds
+def bounds(ops, lo, hi, rows, phases=None, prior=None):
+    """DeepPoly over ``B`` boxes ``lo``/``hi`` ``(B, n)``.
+
+    ``rows = (Cy (R, n_out), Cx (R, n))``; ``phases``: relu op index -> int8 ``(B, size)``
+    (+1 active, -1 inactive, 0 free); ``prior``: op index -> ``(l, u)`` known to hold.
+    Returns ``(L, U, infeasible (B,), lb (B, R), A (B, R, n), off (B, R))`` with node
+    bounds ``L[k]``, ``U[k]`` (k = 0 the input, k = i + 1 the output of ``ops[i]``), sound
+    lower bounds ``lb`` of the rows, and ``row(x) >= A x + off`` on each box.
+    """
+    phases, prior = phases or {}, prior or {}
+    B = lo.shape[0]
+    L, U_ = [lo], [hi]
+    infeasible = np.zeros(B, dtype=bool)
+    for i, op in enumerate(ops):
+        pl, pu = L[-1], U_[-1]
+        if op[0] == "relu":
+            l, u = np.maximum(pl, 0.0), np.maximum(pu, 0.0)
+        else:
+            l, u = _interval(op, pl, pu)
+            if i + 1 < len(ops) and ops[i + 1][0] == "relu":
+                # back-substitute the entries not proved inactive in some box (an inactive
+                # entry is 0 whatever its bounds; an active one's bounds tighten the
+                # interval bounds further on)
+                idx = np.flatnonzero((u > 0).any(axis=0))
+                m, k = l.shape[1], idx.size
+                if k:
+                    E = np.zeros((2 * k, m))
+                    E[np.arange(k), idx], E[k + np.arange(k), idx] = 1.0, -1.0
+                    val, _, _ = _backsub(ops, i + 1, np.broadcast_to(E, (B, 2 * k, m)), L, U_,
+                                         lo, hi, phases)
+                    l, u = l.copy(), u.copy()
+                    l[:, idx] = np.maximum(l[:, idx], val[:, :k])
+                    u[:, idx] = np.minimum(u[:, idx], -val[:, k:])
+        if i + 1 in prior:
+            l, u = np.maximum(l, prior[i + 1][0]), np.minimum(u, prior[i + 1][1])
+        if i + 1 < len(ops) and ops[i + 1][0] == "relu" and i + 1 in phases:
+            ph = phases[i + 1]
+            l, u = np.where(ph > 0, np.maximum(l, 0.0), l), np.where(ph < 0, np.minimum(u, 0.0), u)
+        l = np.where(np.isnan(l), -np.inf, l)
+        u = np.where(np.isnan(u), np.inf, u)
+        infeasible |= (l > u).any(axis=1)
+        L.append(l)
+        U_.append(u)
+    Cy, Cx = rows
+    K = len(ops)
+    val, A, off = _backsub(ops, K, np.broadcast_to(Cy, (B,) + Cy.shape), L, U_, lo, hi, phases)
+    xin, xe = _box_min(Cx, lo, hi)
+    ilo, ie = _box_min(Cy, L[K], U_[K])
+    with np.errstate(invalid="ignore", over="ignore"):
+        lb = np.maximum(sub_down(val + xin, xe), sub_down(ilo + xin, ie + xe))
+        A = A + Cx[None]
+        off = sub_down(off, 2 * U * np.einsum("brn,bn->br", np.abs(A),
+                                              np.maximum(np.abs(lo), np.abs(hi))))
+    lb = np.where(np.isnan(lb), -np.inf, lb)
+    return L, U_, infeasible, lb, A, off
+
+
+def sub_down(a, e):
+    """A float at most ``a - e`` where ``a`` was computed with one more rounding."""
+    return down(a - e - gamma(2) * np.abs(a))
+
+
+def _interval(op, l, u):
+    W, b = op[1], op[2]
+    if op[0] == "diag":
+        lo_, hi_ = np.minimum(W * l, W * u), np.maximum(W * l, W * u)
+        e = U * (np.abs(W) * np.maximum(np.abs(l), np.abs(u)) + np.abs(b)) * 4
+        return down(lo_ + b - e), up(hi_ + b + e)
+    Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
+    mag = np.maximum(np.abs(l), np.abs(u))
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = gamma(W.shape[1] + 1) * (mag @ np.abs(W).T + np.abs(b))
+        lo_ = l @ Wp.T + u @ Wn.T + b - e
+        hi_ = u @ Wp.T + l @ Wn.T + b + e
+    return down(lo_), up(hi_)
+
+
+def _box_min(C, lo, hi):
+    """``(min over the box of C x, its error bound)``, ``C`` ``(R, n)`` or ``(B, R, n)``."""
+    Cb = np.broadcast_to(C, (lo.shape[0],) + C.shape[-2:])
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = np.where(Cb > 0, Cb * lo[:, None, :], Cb * hi[:, None, :])
+        t = np.where(Cb == 0, 0.0, t)
+        return t.sum(axis=2), gamma(lo.shape[1] + 1) * np.abs(t).sum(axis=2)
+
+
+def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
+    """Lower bounds of ``Lam . node_k`` over each box: ``(val, A, off)``, with
+    ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``)."""
+    const = np.zeros(Lam.shape[:2])
+    err = np.zeros(Lam.shape[:2])
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(k - 1, -1, -1):
+            op = ops[j]
+            mag_in = np.maximum(np.abs(L[j]), np.abs(U_[j]))  # node j feeds ops[j]
+            if op[0] == "relu":
+                zl, zu = L[j], U_[j]
+                ph = phases.get(j)
+                act = zl >= 0
+                ina = zu <= 0
+                if ph is not None:
+                    act, ina = act | (ph > 0), ina | (ph < 0)
+                uns = ~(act | ina)
+                alpha = (zu > -zl).astype(float)
+                s = np.where(uns, zu / np.where(uns, zu - zl, 1.0), 0.0) * (1 + 8 * U)
+                pos = Lam >= 0
+                coef = np.where(act[:, None, :], 1.0, np.where(
+                    ina[:, None, :], 0.0, np.where(pos, alpha[:, None, :], s[:, None, :])))
+                new = Lam * coef
+                cterm = np.where(uns[:, None, :] & ~pos, -new * zl[:, None, :], 0.0)
+                const = const + cterm.sum(axis=2)
+                err = err + gamma(Lam.shape[2]) * np.abs(cterm).sum(axis=2) \
+                    + U * 2 * np.einsum("brn,bn->br", np.abs(new), mag_in)
+                Lam = new
+            else:
+                W, b = op[1], op[2]
+                cb = Lam @ b
+                const = const + cb
+                err = err + gamma(b.size) * (np.abs(Lam) @ np.abs(b)) + U * np.abs(const)
+                if op[0] == "diag":
+                    new = Lam * W
+                    err = err + U * 2 * np.einsum("brn,bn->br", np.abs(new), mag_in)
+                else:
+                    new = Lam @ W
+                    err = err + gamma(W.shape[0]) * np.einsum(
+                        "brn,bn->br", np.abs(Lam) @ np.abs(W), mag_in)
+                Lam = new
+        t, te = _box_min(Lam, lo, hi)
+        tot = err * (1 + 1e-6) + te + gamma(2) * np.abs(t + const)
+        val = down(t + const - tot)
+        off = down(const - err * (1 + 1e-6))
+    val = np.where(np.isfinite(val), val, -np.inf)
+    return val, Lam, off
+
+
+# --------------------------------------------------------------------------------- shrink
+def shrink(A, off, d_hi, closed, lo, hi, sweeps=2):
+    """The box holding every counterexample of the open terms (``None``: none left).
+
+    ``A``/``off``/``d_hi``: per term, ``(R_j, n)``, ``(R_j,)``, ``(R_j,)``; a counterexample
+    of term ``j`` has ``A x + off <= row(x) <= d <= d_hi``.  Interval propagation, every
+    derived bound rounded outward."""
+    out_lo, out_hi = None, None
+    for Aj, oj, dj, cj in zip(A, off, d_hi, closed):
+        if cj:
+            continue
+        l, h = lo.copy(), hi.copy()
+        rhs = up(dj - oj + U * 4 * (np.abs(dj) + np.abs(oj)))
+        empty = False
+        with np.errstate(all="ignore"):
+            for _ in range(sweeps):
+                for r in range(Aj.shape[0]):
+                    a = Aj[r]
+                    if not (np.isfinite(a).all() and np.isfinite(rhs[r])):
+                        continue
+                    mins = np.where(a > 0, a * l, a * h)
+                    mins = np.where(a == 0, 0.0, mins)
+                    tot = mins.sum()
+                    e = gamma(a.size + 2) * (np.abs(mins).sum() + abs(rhs[r]))
+                    for i in np.flatnonzero(a):
+                        num = rhs[r] - (tot - mins[i]) + e + 2 * U * abs(mins[i])
+                        bnd = num / a[i]
+                        if not np.isfinite(bnd):
+                            continue
+                        if a[i] > 0:
+                            h[i] = min(h[i], float(up(bnd + 2 * U * abs(bnd))))
+                        else:
+                            l[i] = max(l[i], float(down(bnd - 2 * U * abs(bnd))))
+                if (l > h).any():
+                    empty = True
+                    break
+        if empty:
+            continue
+        out_lo = l if out_lo is None else np.minimum(out_lo, l)
+        out_hi = h if out_hi is None else np.maximum(out_hi, h)
+    return None if out_lo is None else (out_lo, out_hi)
+
+
+# ------------------------------------------------------------------------------ LP rows
+def lp_rows(ops, L, U_, phases, term):
+    """The LP of one node, numbered by a fixed rule (docs/proof.md): rows ``(cols, coef,
+    lo, hi, chord)`` with float64 ``coef`` and Fraction-or-None ``lo``/``hi`` (``chord =
+    (l, u)``: the row's exact coefficients are ``(u - l, -u)`` and ``hi = -u l``), and the
+    column bounds.  Columns: node 0 (the input), then the output of every op in order."""
+    offs = np.cumsum([0] + [x.size for x in L])
+    col_lo, col_hi = np.concatenate(L), np.concatenate(U_)
+    rows = []
+    for i, op in enumerate(ops):
+        src, dst = np.arange(offs[i], offs[i + 1]), np.arange(offs[i + 1], offs[i + 2])
+        if op[0] == "relu":
+            zl, zu, ph = L[i], U_[i], phases.get(i)
+            for k in range(dst.size):
+                act = zl[k] >= 0 or (ph is not None and ph[k] > 0)
+                ina = zu[k] <= 0 or (ph is not None and ph[k] < 0)
+                cols = np.array([dst[k], src[k]])
+                if act and not ina:
+                    rows.append((cols, np.array([1.0, -1.0]), Fraction(0), Fraction(0), None))
+                elif not act and not ina:
+                    rows.append((cols, np.array([1.0, -1.0]), Fraction(0), None, None))
+                    rows.append((cols, np.array([zu[k] - zl[k], -zu[k]]), None,
+                                 -Fraction(zu[k]) * Fraction(zl[k]), (zl[k], zu[k])))
+            continue
+        W, b = op[1], op[2]
+        for k in range(dst.size):
+            if op[0] == "diag":
+                cols, coef = np.array([dst[k], src[k]]), np.array([1.0, -W[k]])
+            else:
+                nz = np.flatnonzero(W[k])
+                cols = np.concatenate([[dst[k]], src[nz]])
+                coef = np.concatenate([[1.0], -W[k, nz]])
+            rows.append((cols, coef, Fraction(b[k]), Fraction(b[k]), None))
+    y0 = offs[len(ops)]
+    for ax, ay, d in term:
+        cx = [(i, v) for i, v in enumerate(ax) if v]
+        cy = [(int(y0 + j), v) for j, v in enumerate(ay) if v]
+        cols = np.array([c for c, _ in cx + cy], dtype=int)
+        coef = np.array([exact_float(v, "property") for _, v in cx + cy])
+        rows.append((cols, coef, None, d, None))
+    return rows, col_lo, col_hi
+
+
+def farkas(rows, col_lo, col_hi, idx, y) -> tuple[bool, str]:
+    """Do multipliers ``y`` on rows ``idx`` prove the rows and column bounds inconsistent?
+
+    ``sum_r y_r (row_r . v) <= beta`` holds on every feasible ``v`` (``y_r > 0`` takes the
+    row's upper side, ``y_r < 0`` its lower side); if ``min`` of the left side over the
+    column box exceeds ``beta``, nothing is feasible.  A float64 test with error bounds
+    first; exact rationals when its margin is too thin."""
+    if (col_lo > col_hi).any():
+        return True, "empty column box"
+    if not (np.isfinite(col_lo).all() and np.isfinite(col_hi).all()):
+        return False, "a column bound is not finite"
+    if len(idx) != len(y) or any(not 0 <= r < len(rows) for r in idx):
+        return False, "multipliers name rows the LP does not have"
+    g = np.zeros(col_lo.size)
+    ga = np.zeros(col_lo.size)
+    beta, beta_err = 0.0, 0.0
+    for r, yr in zip(idx, y):
+        cols, coef, lo, hi, chord = rows[r]
+        side = hi if yr > 0 else lo
+        if yr == 0:
+            continue
+        if side is None:
+            return False, f"row {r}: multiplier of the wrong sign"
+        np.add.at(g, cols, yr * coef)
+        np.add.at(ga, cols, abs(yr) * np.abs(coef))
+        beta += yr * float(side)
+        beta_err += abs(yr) * abs(float(side))
+    n = len(idx) + 4
+    mag = np.maximum(np.abs(col_lo), np.abs(col_hi))
+    eg = gamma(n) * ga
+    t = np.where(g > 0, g * col_lo, g * col_hi)
+    m = t.sum() - (eg * mag).sum() - gamma(col_lo.size) * (np.abs(t).sum() + (eg * mag).sum())
+    if m - gamma(2) * abs(m) > beta + gamma(n) * beta_err:
+        return True, "float"
+    # exact: every coefficient and bound read as a rational number
+    ge: dict[int, Fraction] = {}
+    be = Fraction(0)
+    for r, yr in zip(idx, y):
+        if yr == 0:
+            continue
+        cols, coef, lo, hi, chord = rows[r]
+        fy = Fraction(yr)
+        ex = coef if chord is None else (Fraction(chord[1]) - Fraction(chord[0]),
+                                         -Fraction(chord[1]))
+        for c, v in zip(cols, ex):
+            ge[int(c)] = ge.get(int(c), Fraction(0)) + fy * Fraction(v)
+        be += fy * (hi if yr > 0 else lo)
+    me = sum((v * Fraction(float(col_lo[c] if v > 0 else col_hi[c])) for c, v in ge.items()),
+             Fraction(0))
+    if me > be:
+        return True, "exact"
+    return False, f"the combination is not contradictory (min {float(me):.6g} <= {float(be):.6g})"
+
+
+# -------------------------------------------------------------------------------- the walk
+def root_boxes(groups):
+    """Per group, the float64 box the certificate's tree must cover (rounded outward)."""
+    return [(np.array([floor_float(v) for v in lo]), np.array([ceil_float(v) for v in hi]))
+            for lo, hi, _ in groups]
+
+
+def group_rows(terms, n_in, n_out):
+    """Stacked rows of a group's terms: ``Cy``, ``Cx``, ``d_hi``, term index per row."""
+    Cy, Cx, d, tj = [], [], [], []
+    for j, term in enumerate(terms):
+        for ax, ay, dd in term:
+            Cx.append([exact_float(v, "property") for v in ax])
+            Cy.append([exact_float(v, "property") for v in ay])
+            d.append(ceil_float(dd))
+            tj.append(j)
+    return (np.array(Cy).reshape(-1, n_out), np.array(Cx).reshape(-1, n_in), np.array(d),
+            np.array(tj, dtype=int))
+
+
+class Checker:
+    """Walks a certificate over one model and property (see :func:`check`)."""
+
+    BATCH = 256
+
+    def __init__(self, n_in, ops, groups):
+        self.n_in, self.ops, self.groups = n_in, ops, groups
+        self.n_out = n_outputs(n_in, ops)
+        self.relu_ops = [i for i, o in enumerate(ops) if o[0] == "relu"]
+        self.counts = {"bound": 0, "farkas": 0, "unchecked": 0, "nodes": 0}
+        self.unchecked: list[str] = []
+        self.on_lp_leaf = None  # producer hook: (rows, col_lo, col_hi) -> (idx, y) or None
+
+    def run(self, trees):
+        if len(trees) != len(self.groups):
+            raise ProofError("root", f"{len(trees)} trees for {len(self.groups)} input boxes")
+        for g, ((lo, hi), (_, _, terms), tree) in enumerate(
+                zip(root_boxes(self.groups), self.groups, trees)):
+            self.walk_boxes(f"group {g}", tree, lo, hi, terms)
+
+    def walk_boxes(self, where, tree, lo, hi, terms):
+        Cy, Cx, d_hi, tj = group_rows(terms, self.n_in, self.n_out)
+        level = [(where, tree, lo, hi, None)]
+        while level:
+            nxt = []
+            for s in range(0, len(level), self.BATCH):
+                part = level[s:s + self.BATCH]
+                blo = np.stack([p[2] for p in part])
+                bhi = np.stack([p[3] for p in part])
+                L, U_, inf, lb, A, off = bounds(self.ops, blo, bhi, (Cy, Cx))
+                for b, (w, node, nlo, nhi, plb) in enumerate(part):
+                    self.counts["nodes"] += 1
+                    lbs = lb[b] if plb is None else np.maximum(lb[b], plb)
+                    closed = np.array([inf[b] or bool((lbs[tj == j] > d_hi[tj == j]).any())
+                                       for j in range(len(terms))])
+                    nxt += self.box_node(w, node, nlo, nhi, lbs, closed, A[b], off[b],
+                                         d_hi, tj, terms, [x[b:b + 1] for x in L],
+                                         [x[b:b + 1] for x in U_])
+            level = nxt
+
+    def box_node(self, w, node, lo, hi, lbs, closed, A, off, d_hi, tj, terms, L, U_):
+        if closed.all():
+            self.counts["bound"] += 1
+            return []
+        kind = node.get("t") if isinstance(node, dict) else None
+        if kind in ("b", "k"):
+            sh = shrink([A[tj == j] for j in range(len(terms))],
+                        [off[tj == j] for j in range(len(terms))],
+                        [d_hi[tj == j] for j in range(len(terms))], closed, lo, hi)
+            if sh is None:
+                self.counts["bound"] += 1
+                return []
+            if kind == "b":
+                bad = [j for j in range(len(terms)) if not closed[j]]
+                raise ProofError(w, f"bound leaf not closed: term {bad[0]}, best row margin "
+                                    f"{float(np.max(lbs[tj == bad[0]] - d_hi[tj == bad[0]])):.3g}")
+            clo, chi = _hexes(node.get("lo"), w, lo.size), _hexes(node.get("hi"), w, lo.size)
+            if (sh[0] < clo).any() or (sh[1] > chi).any():
+                raise ProofError(w, "shrunk box does not contain every remaining counterexample")
+            return [(w + ".k", node.get("c"), np.maximum(lo, clo), np.minimum(hi, chi), lbs)]
+        if kind == "s":
+            dim, v = node.get("d"), _hex(node.get("v"), w)
+            if not isinstance(dim, int) or not 0 <= dim < lo.size or not lo[dim] <= v <= hi[dim]:
+                raise ProofError(w, f"split {dim!r} at {v!r} is not inside the box")
+            c = node.get("c")
+            if not isinstance(c, list) or len(c) != 2:
+                raise ProofError(w, "a split needs two children")
+            h1, l2 = hi.copy(), lo.copy()
+            h1[dim], l2[dim] = v, v
+            return [(w + ".0", c[0], lo, h1, lbs), (w + ".1", c[1], l2, hi, lbs)]
+        if kind == "h":
+            c = node.get("c")
+            if not isinstance(c, list) or len(c) != len(terms):
+                raise ProofError(w, "a hand-off needs one phase tree per term")
+            for j, sub in enumerate(c):
+                if not closed[j]:
+                    rj = tj == j
+                    self.walk_phases(f"{w}.h{j}", sub, lo, hi, terms[j], lbs[rj], L, U_)
+            return []
+        if kind == "z":
+            self.counts["unchecked"] += 1
+            self.unchecked.append(f"{w}: {node.get('why', 'unchecked')}")
+            return []
+        raise ProofError(w, f"unknown node {str(node)[:60]!r}")
+
+    def walk_phases(self, where, tree, lo, hi, term, plb, L0, U0):
+        Cy, Cx, d_hi, _ = group_rows([term], self.n_in, self.n_out)
+        level = [(where, tree, {}, (L0, U0), plb)]
+        while level:
+            nxt = []
+            for s in range(0, len(level), self.BATCH):
+                part = level[s:s + self.BATCH]
+                B = len(part)
+                ph = {i: np.stack([p[2].get(i, np.zeros(L0[i].shape[1], dtype=np.int8))
+                                   for p in part]) for i in self.relu_ops}
+                prior = {k: (np.concatenate([p[3][0][k] for p in part]),
+                             np.concatenate([p[3][1][k] for p in part]))
+                         for k in range(1, len(self.ops) + 1)}
+                L, U_, inf, lb, _, _ = bounds(self.ops, np.repeat(lo[None], B, 0),
+                                              np.repeat(hi[None], B, 0), (Cy, Cx), ph, prior)
+                for b, (w, node, phases, _, p) in enumerate(part):
+                    self.counts["nodes"] += 1
+                    lbs = np.maximum(lb[b], p)
+                    Lb, Ub = [x[b:b + 1] for x in L], [x[b:b + 1] for x in U_]
+                    if inf[b] or (lbs > d_hi).any():
+                        self.counts["bound"] += 1
+                        continue
+                    nxt += self.phase_node(w, node, phases, Lb, Ub, lbs, term)
+            level = nxt
+
+    def phase_node(self, w, node, phases, L, U_, lbs, term):
+        kind = node.get("t") if isinstance(node, dict) else None
+        if kind == "r":
+            li, k, c = node.get("l"), node.get("i"), node.get("c")
+            if not (isinstance(li, int) and 0 <= li < len(self.relu_ops)):
+                raise ProofError(w, f"no ReLU layer {li!r}")
+            op = self.relu_ops[li]
+            size = L[op].shape[1]
+            if not (isinstance(k, int) and 0 <= k < size) or (
+                    op in phases and phases[op][k] != 0):
+                raise ProofError(w, f"neuron {k!r} of layer {li} is not a free neuron")
+            if not isinstance(c, list) or len(c) != 2:
+                raise ProofError(w, "a phase split needs two children")
+            out = []
+            for sign, child, tag in ((1, c[0], ".a"), (-1, c[1], ".i")):
+                p2 = {i: v.copy() for i, v in phases.items()}
+                p2.setdefault(op, np.zeros(size, dtype=np.int8))[k] = sign
+                out.append((w + tag, child, p2, (L, U_), lbs))
+            return out
+        if kind == "f":
+            rows, clo, chi = lp_rows(self.ops, [x[0] for x in L], [x[0] for x in U_],
+                                     phases, term)
+            if self.on_lp_leaf is not None and "y" not in node:
+                got = self.on_lp_leaf(rows, clo, chi)
+                if got is None:
+                    node.clear()
+                    node.update({"t": "z", "why": "no Farkas multipliers on the checker's LP"})
+                    return self.phase_node(w, node, phases, L, U_, lbs, term)
+                node["r"], node["y"] = [int(i) for i in got[0]], [float(v).hex() for v in got[1]]
+            idx = node.get("r", [])
+            y = [_hex(v, w) for v in node.get("y", [])]
+            ok, why = farkas(rows, clo, chi, idx, y)
+            if not ok:
+                raise ProofError(w, f"Farkas leaf rejected: {why}")
+            self.counts["farkas"] += 1
+            return []
+        if kind == "z":
+            self.counts["unchecked"] += 1
+            self.unchecked.append(f"{w}: {node.get('why', 'unchecked')}")
+            return []
+        if kind == "b":
+            raise ProofError(w, "phase bound leaf not closed")
+        raise ProofError(w, f"unknown node {str(node)[:60]!r}")
+
+
+def _hex(v, where) -> float:
+    try:
+        f = float.fromhex(v)
+    except (TypeError, ValueError):
+        raise ProofError(where, f"{v!r} is not a float in hex") from None
+    if not np.isfinite(f):
+        raise ProofError(where, f"{v!r} is not finite")
+    return f
+
+
+def _hexes(vs, where, n) -> np.ndarray:
+    if not isinstance(vs, list) or len(vs) != n:
+        raise ProofError(where, f"a box needs {n} values")
+    return np.array([_hex(v, where) for v in vs])
+
+
+def load_proof(path: str) -> dict:
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt") as f:
+            return json.load(f)
+    except (OSError, ValueError, EOFError) as e:
+        raise CheckInputError(f"{path}: not a readable certificate ({e})") from None
+
+
+def check(model_path: str, prop_path: str, proof: dict) -> Checker:
+    """Check ``proof`` for the model and property; raises :class:`ProofError` at the first
+    failing node (the header included), returns the :class:`Checker` with its counts."""
+    n_in, ops, mdig = read_model(model_path)
+    groups, pdig = read_property(prop_path, n_in, n_outputs(n_in, ops))
+    if not isinstance(proof, dict) or proof.get("format") != FORMAT:
+        raise ProofError("header", f"not a {FORMAT} certificate")
+    if proof.get("semantics") != "real":
+        raise ProofError("header", f"semantics {proof.get('semantics')!r}: this checker "
+                                   "checks 'real' certificates")
+    if proof.get("model") != mdig:
+        raise ProofError("header", "the certificate is for other weights (model digest differs)")
+    if proof.get("property") != pdig:
+        raise ProofError("header", "the certificate is for another property (digest differs)")
+    c = Checker(n_in, ops, groups)
+    c.run(proof.get("groups"))
+    return c
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        print("usage: check-proof MODEL.onnx PROPERTY.vnnlib PROOF.json[.gz]", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        c = check(argv[0], argv[1], load_proof(argv[2]))
+    except CheckInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except ProofError as e:
+        print(f"INVALID: {e}")
+        return EXIT_INVALID
+    counts = ", ".join(f"{k} {v}" for k, v in c.counts.items())
+    if c.counts["unchecked"]:
+        print(f"INCOMPLETE: {c.counts['unchecked']} leaves unchecked ({counts}); first: "
+              f"{c.unchecked[0]}")
+        return EXIT_INCOMPLETE
+    print(f"VALID ({counts})")
+    return EXIT_VALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Certificates from the search: the split tree as it is explored, then the Farkas leaves.
+
+The search reports to a :class:`ProofLog` (one :class:`BoxTree` per property case): input
+splits, shrinks, closed boxes, hand-offs to ReLU splitting (their
+:class:`~verinet.search.reluplex.SplitTree`) and leaves only z3 closed.  After an
+``unsat``, :func:`write_proof` assembles the certificate (docs/proof.md) and walks it with
+the independent checker (:mod:`verinet.proof.check`) once, giving each LP leaf Farkas
+multipliers over the checker's own LP of that leaf (HiGHS's dual ray, taken from the LP
+the checker builds from its own bounds); a leaf whose checker LP is feasible is marked
+unchecked.  The certificate written has then passed the checker.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from . import check as C
+
+__all__ = ["BoxTree", "ProofLog", "ProofSummary", "write_proof"]
+
+_GROW = 1e-9
+"""Recorded shrunk boxes are grown by this share of the box's width on each side, so that the checker's own shrink, rounded differently, fits inside them."""
+
+
+class BoxTree:
+    """The input-split tree of one property case, as JSON-ready nested dicts."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict] = []
+
+    def _new(self) -> int:
+        self.nodes.append({})
+        return len(self.nodes) - 1
+
+    def root(self) -> int:
+        return self._new()
+
+    def split(self, ids, dims, mids) -> tuple[np.ndarray, np.ndarray]:
+        left = np.empty(len(ids), dtype=np.int64)
+        right = np.empty(len(ids), dtype=np.int64)
+        for k, (i, d, v) in enumerate(zip(ids, dims, mids)):
+            a, b = self._new(), self._new()
+            self.nodes[int(i)].update(t="s", d=int(d), v=float(v).hex(),
+                                      c=[self.nodes[a], self.nodes[b]])
+            left[k], right[k] = a, b
+        return left, right
+
+    def shrink(self, ids, blo, bhi, alo, ahi) -> np.ndarray:
+        out = np.array(ids, dtype=np.int64)
+        for k, i in enumerate(ids):
+            if np.array_equal(blo[k], alo[k]) and np.array_equal(bhi[k], ahi[k]):
+                continue
+            # a face the shrink did not move is recorded a little outside: the checker's box
+            # may be an ulp wider (its root box is the property's decimals rounded outward),
+            # and it intersects the recorded box with its own
+            g = _GROW * (bhi[k] - blo[k]) + 1e-300
+            lo = np.where(alo[k] > blo[k], alo[k], blo[k] - g)
+            hi = np.where(ahi[k] < bhi[k], ahi[k], bhi[k] + g)
+            c = self._new()
+            self.nodes[int(i)].update(t="k", lo=[float(v).hex() for v in lo],
+                                      hi=[float(v).hex() for v in hi], c=self.nodes[c])
+            out[k] = c
+        return out
+
+    def close(self, ids) -> None:
+        for i in ids:
+            if not self.nodes[int(i)]:
+                self.nodes[int(i)]["t"] = "b"
+
+    def unchecked(self, i, why: str) -> None:
+        self.nodes[int(i)].update(t="z", why=why)
+
+    def handoff(self, i, tree, relu_names: list[str], n_terms: int) -> None:
+        """Node ``i`` was closed by ReLU splitting; ``tree``: its SplitTree records."""
+        self.nodes[int(i)].update(t="h", c=phase_trees(tree, relu_names, n_terms))
+
+
+def phase_trees(tree, relu_names: list[str], n_terms: int) -> list:
+    """One phase tree per conjunction from SplitTree records ``(id, parent, split, outcome)``."""
+    layer = {n: k for k, n in enumerate(relu_names)}
+    kids: dict[int, list] = {}
+    roots: dict[int, int] = {}
+    for rid, parent, split, _ in tree.records:
+        if split is None:
+            roots[-1 - parent] = rid
+        else:
+            kids.setdefault(parent, []).append(rid)
+    rec = {r[0]: r for r in tree.records}
+
+    def build(rid: int) -> dict:
+        outcome = rec[rid][3]
+        if outcome == "bound":
+            return {"t": "b"}
+        if outcome == "lp-infeasible":
+            return {"t": "f"}
+        if outcome == "split":
+            ch = kids.get(rid, [])
+            if len(ch) != 2 or rec[ch[0]][2][0] not in layer:
+                return {"t": "z", "why": "a split the checker cannot name"}
+            name, idx, phase = rec[ch[0]][2]
+            a, b = (ch[0], ch[1]) if phase > 0 else (ch[1], ch[0])
+            return {"t": "r", "l": layer[name], "i": int(idx), "c": [build(a), build(b)]}
+        if outcome == "exact-unsat":
+            return {"t": "z", "why": "exact engine (z3)"}
+        return {"t": "z", "why": f"search outcome {outcome or 'open'}"}
+
+    return [build(roots[j]) if j in roots else {"t": "z", "why": "conjunction not searched"}
+            for j in range(n_terms)]
+
+
+@dataclass
+class ProofLog:
+    """What the search reports while it runs, one :class:`BoxTree` per case."""
+
+    cases: list[BoxTree] = field(default_factory=list)
+    relu_names: list[str] = field(default_factory=list)
+
+    def case(self, k: int) -> BoxTree:
+        while len(self.cases) <= k:
+            self.cases.append(BoxTree())
+        return self.cases[k]
+
+
+@dataclass
+class ProofSummary:
+    path: str
+    nodes: int
+    leaves: dict
+    unchecked: list
+    bytes: int
+    seconds: float
+
+
+def _farkas_from_highs(rows, col_lo, col_hi):
+    """Farkas multipliers for the checker's LP from HiGHS's dual ray, or None."""
+    m, n = len(rows), col_lo.size
+    indptr, ind, val, rl, ru = [0], [], [], [], []
+    for cols, coef, lo, hi, _ in rows:
+        ind.extend(int(c) for c in cols)
+        val.extend(float(v) for v in coef)
+        indptr.append(len(ind))
+        rl.append(-highspy.kHighsInf if lo is None else float(lo))
+        ru.append(highspy.kHighsInf if hi is None else float(hi))
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = np.zeros(n)
+    lp.col_lower_, lp.col_upper_ = col_lo, col_hi
+    lp.row_lower_, lp.row_upper_ = np.array(rl), np.array(ru)
+    A = sp.csr_matrix((val, ind, indptr), shape=(m, n)).tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = A.indptr, A.indices
+    lp.a_matrix_.value_ = A.data
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
+        return None
+    _, has_ray, ray = h.getDualRay()
+    if not has_ray:
+        return None
+    ray = np.asarray(ray, dtype=np.float64)
+    for sign in (1.0, -1.0):
+        y = sign * ray
+        # keep only multipliers whose side of the row exists
+        ok = np.array([(v > 0 and r[3] is not None) or (v < 0 and r[2] is not None)
+                       for v, r in zip(y, rows)])
+        y = np.where(ok, y, 0.0)
+        idx = np.flatnonzero(y)
+        if C.farkas(rows, col_lo, col_hi, idx, y[idx])[0]:
+            return idx, y[idx]
+    return None
+
+
+def write_proof(log: ProofLog, model_path: str, prop_path: str, out_path: str,
+                relu_sizes: list[int] | None = None) -> ProofSummary:
+    """Assemble, complete (Farkas leaves) and check the certificate; write it to ``out_path``
+    (gzip when it ends in ``.gz``).  Raises :class:`verinet.proof.check.ProofError` when the
+    checker rejects it (the file is then not written)."""
+    t0 = time.monotonic()
+    n_in, ops, mdig = C.read_model(model_path)
+    groups, pdig = C.read_property(prop_path, n_in, C.n_outputs(n_in, ops))
+    if len(log.cases) != len(groups):
+        raise C.ProofError("root", f"the search had {len(log.cases)} cases, the checker reads "
+                                   f"{len(groups)} input boxes")
+    checker = C.Checker(n_in, ops, groups)
+    if relu_sizes is not None:
+        sizes = [ops[i - 1][1].shape[0] if ops[i - 1][0] == "mat" else None
+                 for i in checker.relu_ops]
+        if len(sizes) != len(relu_sizes):
+            raise C.ProofError("root", "the network's ReLU layers differ from the checker's")
+    trees = [t.nodes[0] if t.nodes else {"t": "z", "why": "no search"} for t in log.cases]
+    proof = {"format": C.FORMAT, "semantics": "real", "model": mdig, "property": pdig,
+             "groups": trees}
+    checker.on_lp_leaf = _farkas_from_highs
+    checker.run(trees)
+    text = json.dumps(proof, separators=(",", ":"))
+    opener = gzip.open if out_path.endswith(".gz") else open
+    with opener(out_path, "wt") as f:
+        f.write(text)
+    leaves = {k: v for k, v in checker.counts.items() if k != "nodes"}
+    return ProofSummary(out_path, checker.counts["nodes"], leaves, checker.unchecked,
+                        len(text), time.monotonic() - t0)
