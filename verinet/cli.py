@@ -549,6 +549,12 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="worker processes for the complete search: a query still open after "
                         "a 2 s warm-up is split into input boxes shared by N workers "
                         "(default: 1)")
+    p.add_argument("--proof", metavar="FILE",
+                   help="after an unsat answer, write a certificate to FILE (.json, or "
+                        ".json.gz compressed) that 'verinet check-proof' checks without the "
+                        "search; it has passed that checker once written. Needs --jobs 1; "
+                        "with --eps the property is written beside it as FILE.vnnlib. Takes "
+                        "time after the answer, reported")
     _output_arguments(p, "status, time, counterexample, statistics", "")
 
 
@@ -612,16 +618,27 @@ def _verify(args: argparse.Namespace) -> int:
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
+    log = None
+    if args.proof:
+        from .proof.produce import ProofLog
+
+        check_writable(args.proof, "--proof")
+        if args.jobs > 1:
+            raise InputError("--proof needs --jobs 1: a certificate records one search")
+        log = ProofLog()
     if args.jobs > 1:
         from .parallel import verify_parallel
 
         result = verify_parallel(network, prop, timeout=args.timeout, config=config,
                                  start=start, jobs=args.jobs)
     else:
-        result = verify(network, prop, timeout=args.timeout, config=config, start=start)
+        result = verify(network, prop, timeout=args.timeout, config=config, start=start,
+                        proof=log)
+    proof = _write_certificate(args, log, prop) if result.status is Status.UNSAT and log else None
     cex = result.counterexample
     if args.json:
-        print(json.dumps({**result.to_dict(), **({"note": note} if note else {})}))
+        print(json.dumps({**result.to_dict(), **({"note": note} if note else {}),
+                          **({"proof": proof} if proof else {})}))
     else:
         words = {Status.UNSAT: "unsat: verified, no input in the region reaches the bad outputs",
                  Status.SAT: "sat: violated, counterexample found and confirmed",
@@ -638,6 +655,8 @@ def _verify(args: argparse.Namespace) -> int:
         s = result.stats
         print(f"strategy {s.strategy or '-'}: {s.boxes} boxes, {s.nodes} nodes, {s.lps} LPs, "
               f"{s.smt_calls} z3 calls, depth {s.max_depth}")
+        if proof:
+            print(proof["message"])
     sys.stdout.flush()
     if _write_outputs_safely(args, result, network) != EXIT_OK:
         return EXIT_IO
@@ -646,6 +665,51 @@ def _verify(args: argparse.Namespace) -> int:
     if result.status is Status.SAT:
         return EXIT_VIOLATED
     return EXIT_UNKNOWN
+
+
+def _write_certificate(args: argparse.Namespace, log: Any, prop: Any) -> dict:
+    """Complete, check and write the certificate of an ``unsat`` (``--proof``); a summary."""
+    from .proof.check import CheckInputError, ProofError
+    from .proof.produce import write_proof
+
+    prop_path = args.vnnlib
+    if not prop_path:
+        from .spec.vnnlib import write_vnnlib
+
+        prop_path = args.proof + ".vnnlib"
+        write_vnnlib(prop, prop_path)
+    try:
+        s = write_proof(log, args.model, prop_path, args.proof)
+    except (ProofError, CheckInputError) as exc:
+        return {"written": False, "message": f"proof: not written: {exc}"}
+    leaves = ", ".join(f"{k} {v}" for k, v in s.leaves.items())
+    state = "checked" if not s.unchecked else f"{len(s.unchecked)} leaves unchecked"
+    return {"written": True, "file": s.path, "property": prop_path, "nodes": s.nodes,
+            "leaves": s.leaves, "bytes": s.bytes, "seconds": round(s.seconds, 3),
+            "message": f"proof: {s.path} ({s.nodes} nodes; leaves: {leaves}; {state}; "
+                       f"{s.bytes} bytes; {s.seconds:.2f} s)"}
+
+
+def _check_proof_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="the ONNX model the certificate is about")
+    p.add_argument("property", metavar="PROPERTY", help="the VNN-LIB property")
+    p.add_argument("proof", metavar="PROOF", help="the certificate (.json or .json.gz)")
+
+
+@command("check-proof", help="check an unsat certificate with the independent checker",
+         arguments=_check_proof_arguments,
+         description="Check PROOF, written by 'verinet verify --proof', against MODEL and "
+                     "PROPERTY with a checker that shares no code with the search: it reads "
+                     "both files itself, recomputes every bound and checks every Farkas "
+                     "leaf. Prints VALID with counts by leaf kind, or the first failing node. "
+                     "Exit 0 valid; 1 invalid; 2 valid where checked but some leaves are "
+                     "marked unchecked; 3 a file cannot be read.",
+         epilog="example:
+  verinet check-proof model.onnx prop.vnnlib proof.json.gz")
+def _check_proof(args: argparse.Namespace) -> int:
+    from .proof.check import main as check_main
+
+    return check_main([args.model, args.property, args.proof])
 
 
 def _attack_arguments(p: argparse.ArgumentParser) -> None:

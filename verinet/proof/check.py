@@ -29,6 +29,7 @@ import sys
 from fractions import Fraction
 
 import numpy as np
+import scipy.sparse as sp
 
 FORMAT = "verinet-proof/1"
 U = 2.0 ** -53  # float64 unit roundoff
@@ -304,11 +305,12 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
             l, u = np.maximum(pl, 0.0), np.maximum(pu, 0.0)
         else:
             l, u = _interval(op, pl, pu)
-            if i + 1 < len(ops) and ops[i + 1][0] == "relu":
-                # back-substitute the entries not proved inactive in some box (an inactive
-                # entry is 0 whatever its bounds; an active one's bounds tighten the
-                # interval bounds further on)
-                idx = np.flatnonzero((u > 0).any(axis=0))
+            last = i + 1 == len(ops)
+            if last or ops[i + 1][0] == "relu":
+                # back-substitute the output and, before a ReLU, the entries not proved
+                # inactive in some box (an inactive entry is 0 whatever its bounds; an
+                # active one's bounds tighten the interval bounds further on)
+                idx = np.arange(l.shape[1]) if last else np.flatnonzero((u > 0).any(axis=0))
                 m, k = l.shape[1], idx.size
                 if k:
                     E = np.zeros((2 * k, m))
@@ -371,6 +373,11 @@ def _box_min(C, lo, hi):
         return t.sum(axis=2), gamma(lo.shape[1] + 1) * np.abs(t).sum(axis=2)
 
 
+def _bmv(X, v):
+    """``X[b] @ v[b]`` for ``X`` ``(B, R, n)`` and ``v`` ``(B, n)``."""
+    return np.matmul(X, v[:, :, None])[..., 0]
+
+
 def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
     """Lower bounds of ``Lam . node_k`` over each box: ``(val, A, off)``, with
     ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``)."""
@@ -397,7 +404,7 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
                 cterm = np.where(uns[:, None, :] & ~pos, -new * zl[:, None, :], 0.0)
                 const = const + cterm.sum(axis=2)
                 err = err + gamma(Lam.shape[2]) * np.abs(cterm).sum(axis=2) \
-                    + U * 2 * np.einsum("brn,bn->br", np.abs(new), mag_in)
+                    + U * 2 * _bmv(np.abs(new), mag_in)
                 Lam = new
             else:
                 W, b = op[1], op[2]
@@ -406,11 +413,11 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
                 err = err + gamma(b.size) * (np.abs(Lam) @ np.abs(b)) + U * np.abs(const)
                 if op[0] == "diag":
                     new = Lam * W
-                    err = err + U * 2 * np.einsum("brn,bn->br", np.abs(new), mag_in)
+                    err = err + U * 2 * _bmv(np.abs(new), mag_in)
                 else:
                     new = Lam @ W
-                    err = err + gamma(W.shape[0]) * np.einsum(
-                        "brn,bn->br", np.abs(Lam) @ np.abs(W), mag_in)
+                    # (|Lam| |W|) . mag = |Lam| . (|W| mag): the rounding of Lam @ W
+                    err = err + gamma(W.shape[0]) * _bmv(np.abs(Lam), mag_in @ np.abs(W).T)
                 Lam = new
         t, te = _box_min(Lam, lo, hi)
         tot = err * (1 + 1e-6) + te + gamma(2) * np.abs(t + const)
@@ -464,100 +471,157 @@ def shrink(A, off, d_hi, closed, lo, hi, sweeps=2):
 
 
 # ------------------------------------------------------------------------------ LP rows
-def lp_rows(ops, L, U_, phases, term):
-    """The LP of one node, numbered by a fixed rule (docs/proof.md): rows ``(cols, coef,
-    lo, hi, chord)`` with float64 ``coef`` and Fraction-or-None ``lo``/``hi`` (``chord =
-    (l, u)``: the row's exact coefficients are ``(u - l, -u)`` and ``hi = -u l``), and the
-    column bounds.  Columns: node 0 (the input), then the output of every op in order."""
+class NodeLP:
+    """The LP of one node: rows ``lo <= A v <= hi`` over the columns ``col_lo <= v <= col_hi``.
+
+    ``A`` (CSR) holds every coefficient exactly except the ``u - l`` of chord rows (exact in
+    ``chord``: row -> ``(l, u)``); ``hi`` of a chord row is ``-u l`` rounded up and ``hi`` of a
+    property row its bound rounded up (exact in ``exact_hi``: row -> Fraction)."""
+
+    def __init__(self, A, lo, hi, col_lo, col_hi, chord, exact_hi):
+        self.A, self.lo, self.hi = A, lo, hi
+        self.col_lo, self.col_hi = col_lo, col_hi
+        self.chord, self.exact_hi = chord, exact_hi
+
+
+def lp_rows(ops, L, U_, phases, term) -> NodeLP:
+    """The LP of a node from its bounds (``L``, ``U_``: per node, 1-D), phases and one term.
+
+    Columns: node 0 (the input), then the output of every op, in order.  Rows, in order:
+    for every op, per output entry: an affine op's equality ``v_out - W v_in = b``; a ReLU
+    neuron's ``post - pre = 0`` when active (``l >= 0`` or fixed +1), ``post - pre >= 0``
+    and the chord ``(u - l) post - u pre <= -u l`` when unstable, nothing when inactive
+    (``u <= 0`` or fixed -1: its column bounds say it); then the term's rows
+    ``a_x . x + a_y . y <= d``."""
     offs = np.cumsum([0] + [x.size for x in L])
-    col_lo, col_hi = np.concatenate(L), np.concatenate(U_)
-    rows = []
+    r_, c_, v_, lo_, hi_ = [], [], [], [], []
+    chord, exact_hi = {}, {}
+    n_rows = 0
+
+    def block(rows, cols, vals, lo, hi):
+        nonlocal n_rows
+        r_.append(rows + n_rows)
+        c_.append(cols)
+        v_.append(vals)
+        lo_.append(lo)
+        hi_.append(hi)
+        n_rows += lo.size
+
     for i, op in enumerate(ops):
         src, dst = np.arange(offs[i], offs[i + 1]), np.arange(offs[i + 1], offs[i + 2])
+        m = dst.size
         if op[0] == "relu":
             zl, zu, ph = L[i], U_[i], phases.get(i)
-            for k in range(dst.size):
-                act = zl[k] >= 0 or (ph is not None and ph[k] > 0)
-                ina = zu[k] <= 0 or (ph is not None and ph[k] < 0)
-                cols = np.array([dst[k], src[k]])
-                if act and not ina:
-                    rows.append((cols, np.array([1.0, -1.0]), Fraction(0), Fraction(0), None))
-                elif not act and not ina:
-                    rows.append((cols, np.array([1.0, -1.0]), Fraction(0), None, None))
-                    rows.append((cols, np.array([zu[k] - zl[k], -zu[k]]), None,
-                                 -Fraction(zu[k]) * Fraction(zl[k]), (zl[k], zu[k])))
+            act, ina = zl >= 0, zu <= 0
+            if ph is not None:
+                act, ina = act | (ph > 0), ina | (ph < 0)
+            uns = ~(act | ina)
+            eq = act & ~ina
+            # rows per neuron: 1 (active), 2 (unstable), 0; numbered neuron by neuron
+            cnt = eq.astype(int) + 2 * uns
+            first = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+            k_eq, k_un = np.flatnonzero(eq), np.flatnonzero(uns)
+            rows = np.concatenate([first[k_eq], first[k_un], first[k_un] + 1])
+            lo = np.zeros(rows.size)
+            hi = np.zeros(rows.size)
+            hi[k_eq.size:k_eq.size + k_un.size] = np.inf
+            lo[k_eq.size + k_un.size:] = -np.inf
+            l_u, u_u = zl[k_un], zu[k_un]
+            hi[k_eq.size + k_un.size:] = up(-u_u * l_u * (1 + 4 * U))
+            order = np.argsort(rows, kind="stable")
+            blo, bhi = lo[order], hi[order]
+            base = n_rows
+            for k, r in zip(k_un, first[k_un] + 1):
+                chord[base + int(r)] = (float(zl[k]), float(zu[k]))
+            kk = np.concatenate([k_eq, k_un, k_un])
+            post_c = np.concatenate([np.ones(k_eq.size + k_un.size), u_u - l_u])
+            pre_c = np.concatenate([-np.ones(k_eq.size + k_un.size), -u_u])
+            block(np.concatenate([rows, rows]), np.concatenate([dst[kk], src[kk]]),
+                  np.concatenate([post_c, pre_c]), np.zeros(0), np.zeros(0))
+            lo_[-1], hi_[-1] = blo, bhi
+            n_rows += blo.size
             continue
         W, b = op[1], op[2]
-        for k in range(dst.size):
-            if op[0] == "diag":
-                cols, coef = np.array([dst[k], src[k]]), np.array([1.0, -W[k]])
-            else:
-                nz = np.flatnonzero(W[k])
-                cols = np.concatenate([[dst[k]], src[nz]])
-                coef = np.concatenate([[1.0], -W[k, nz]])
-            rows.append((cols, coef, Fraction(b[k]), Fraction(b[k]), None))
+        if op[0] == "diag":
+            rr, cc, vv = np.arange(m), src, -W
+        else:
+            rr, cc = np.nonzero(W)
+            cc, vv = src[cc], -W[rr, cc]
+        block(np.concatenate([np.arange(m), rr]), np.concatenate([dst, cc]),
+              np.concatenate([np.ones(m), vv]), b.copy(), b.copy())
     y0 = offs[len(ops)]
-    for ax, ay, d in term:
-        cx = [(i, v) for i, v in enumerate(ax) if v]
-        cy = [(int(y0 + j), v) for j, v in enumerate(ay) if v]
-        cols = np.array([c for c, _ in cx + cy], dtype=int)
-        coef = np.array([exact_float(v, "property") for _, v in cx + cy])
-        rows.append((cols, coef, None, d, None))
-    return rows, col_lo, col_hi
+    for k, (ax, ay, d) in enumerate(term):
+        cx = [(i, v) for i, v in enumerate(ax) if v] + [(int(y0 + j), v)
+                                                         for j, v in enumerate(ay) if v]
+        exact_hi[n_rows] = d
+        block(np.zeros(len(cx), dtype=int), np.array([c for c, _ in cx], dtype=int),
+              np.array([exact_float(v, "property") for _, v in cx]), np.array([-np.inf]),
+              np.array([ceil_float(d)]))
+    A = sp.csr_matrix((np.concatenate(v_), (np.concatenate(r_), np.concatenate(c_))),
+                      shape=(n_rows, int(offs[-1])))
+    return NodeLP(A, np.concatenate(lo_), np.concatenate(hi_), np.concatenate(L),
+                  np.concatenate(U_), chord, exact_hi)
 
 
-def farkas(rows, col_lo, col_hi, idx, y) -> tuple[bool, str]:
-    """Do multipliers ``y`` on rows ``idx`` prove the rows and column bounds inconsistent?
+def farkas(lp: NodeLP, idx, y) -> tuple[bool, str]:
+    """Do multipliers ``y`` on rows ``idx`` prove the node's LP infeasible?
 
-    ``sum_r y_r (row_r . v) <= beta`` holds on every feasible ``v`` (``y_r > 0`` takes the
-    row's upper side, ``y_r < 0`` its lower side); if ``min`` of the left side over the
-    column box exceeds ``beta``, nothing is feasible.  A float64 test with error bounds
-    first; exact rationals when its margin is too thin."""
-    if (col_lo > col_hi).any():
+    Every feasible ``v`` has ``sum_r y_r (A_r v) <= beta`` (``y_r > 0`` takes the row's upper
+    side, ``y_r < 0`` its lower side); if the minimum of the left side over the column box
+    exceeds ``beta``, nothing is feasible.  A float64 test with error bounds decides when
+    its margin is wide; exact rationals otherwise."""
+    m = lp.lo.size
+    if (lp.col_lo > lp.col_hi).any():
         return True, "empty column box"
-    if not (np.isfinite(col_lo).all() and np.isfinite(col_hi).all()):
+    if not (np.isfinite(lp.col_lo).all() and np.isfinite(lp.col_hi).all()):
         return False, "a column bound is not finite"
-    if len(idx) != len(y) or any(not 0 <= r < len(rows) for r in idx):
-        return False, "multipliers name rows the LP does not have"
-    g = np.zeros(col_lo.size)
-    ga = np.zeros(col_lo.size)
-    beta, beta_err = 0.0, 0.0
-    for r, yr in zip(idx, y):
-        cols, coef, lo, hi, chord = rows[r]
-        side = hi if yr > 0 else lo
-        if yr == 0:
-            continue
-        if side is None:
-            return False, f"row {r}: multiplier of the wrong sign"
-        np.add.at(g, cols, yr * coef)
-        np.add.at(ga, cols, abs(yr) * np.abs(coef))
-        beta += yr * float(side)
-        beta_err += abs(yr) * abs(float(side))
-    n = len(idx) + 4
-    mag = np.maximum(np.abs(col_lo), np.abs(col_hi))
-    eg = gamma(n) * ga
-    t = np.where(g > 0, g * col_lo, g * col_hi)
-    m = t.sum() - (eg * mag).sum() - gamma(col_lo.size) * (np.abs(t).sum() + (eg * mag).sum())
-    if m - gamma(2) * abs(m) > beta + gamma(n) * beta_err:
+    idx = np.asarray(idx, dtype=np.int64)
+    if len(idx) != len(y) or ((idx < 0) | (idx >= m)).any() or np.unique(idx).size != idx.size:
+        return False, "multipliers name rows the LP does not have (or twice)"
+    yv = np.zeros(m)
+    yv[idx] = y
+    side = np.where(yv > 0, lp.hi, np.where(yv < 0, lp.lo, 0.0))
+    if not np.isfinite(side).all():
+        return False, f"row {int(np.flatnonzero(~np.isfinite(side))[0])}: multiplier of the " \
+                      "wrong sign"
+    beta = float(yv @ side)
+    beta_err = gamma(m) * float(np.abs(yv) @ np.abs(side))
+    g = lp.A.T @ yv
+    eg = gamma(m) * (abs(lp.A).T @ np.abs(yv))
+    mag = np.maximum(np.abs(lp.col_lo), np.abs(lp.col_hi))
+    t = np.where(g > 0, g * lp.col_lo, g * lp.col_hi)
+    mn = float(t.sum())
+    err = float(eg @ mag) + gamma(m + mag.size) * (float(np.abs(t).sum()) + abs(mn) + abs(beta)) \
+        + beta_err
+    if mn - beta > err:
         return True, "float"
+    if mn - beta < -err:
+        return False, f"the combination is not contradictory ({mn:.6g} <= {beta:.6g})"
     # exact: every coefficient and bound read as a rational number
+    A = lp.A.tocsr()
     ge: dict[int, Fraction] = {}
     be = Fraction(0)
-    for r, yr in zip(idx, y):
-        if yr == 0:
-            continue
-        cols, coef, lo, hi, chord = rows[r]
-        fy = Fraction(yr)
-        ex = coef if chord is None else (Fraction(chord[1]) - Fraction(chord[0]),
-                                         -Fraction(chord[1]))
-        for c, v in zip(cols, ex):
-            ge[int(c)] = ge.get(int(c), Fraction(0)) + fy * Fraction(v)
-        be += fy * (hi if yr > 0 else lo)
-    me = sum((v * Fraction(float(col_lo[c] if v > 0 else col_hi[c])) for c, v in ge.items()),
-             Fraction(0))
+    for r in idx[np.asarray(y) != 0]:
+        fy = Fraction(float(yv[r]))
+        cols = A.indices[A.indptr[r]:A.indptr[r + 1]]
+        vals = [Fraction(float(v)) for v in A.data[A.indptr[r]:A.indptr[r + 1]]]
+        if int(r) in lp.chord:
+            l, u = lp.chord[int(r)]
+            exact = {int(cols[0]): Fraction(u) - Fraction(l), int(cols[1]): -Fraction(u)}
+            vals = [exact[int(c)] for c in cols]
+            bound = -Fraction(u) * Fraction(l)
+        elif int(r) in lp.exact_hi and yv[r] > 0:
+            bound = lp.exact_hi[int(r)]
+        else:
+            bound = Fraction(float(side[r]))
+        for c, v in zip(cols, vals):
+            ge[int(c)] = ge.get(int(c), Fraction(0)) + fy * v
+        be += fy * bound
+    me = sum((v * Fraction(float(lp.col_lo[c] if v > 0 else lp.col_hi[c]))
+              for c, v in ge.items()), Fraction(0))
     if me > be:
         return True, "exact"
-    return False, f"the combination is not contradictory (min {float(me):.6g} <= {float(be):.6g})"
+    return False, f"the combination is not contradictory ({float(me):.6g} <= {float(be):.6g})"
 
 
 # -------------------------------------------------------------------------------- the walk
@@ -591,7 +655,7 @@ class Checker:
         self.relu_ops = [i for i, o in enumerate(ops) if o[0] == "relu"]
         self.counts = {"bound": 0, "farkas": 0, "unchecked": 0, "nodes": 0}
         self.unchecked: list[str] = []
-        self.on_lp_leaf = None  # producer hook: (rows, col_lo, col_hi) -> (idx, y) or None
+        self.on_lp_leaf = None  # producer hook: NodeLP -> (rows, multipliers) or None
 
     def run(self, trees):
         if len(trees) != len(self.groups):
@@ -710,10 +774,9 @@ class Checker:
                 out.append((w + tag, child, p2, (L, U_), lbs))
             return out
         if kind == "f":
-            rows, clo, chi = lp_rows(self.ops, [x[0] for x in L], [x[0] for x in U_],
-                                     phases, term)
+            lp = lp_rows(self.ops, [x[0] for x in L], [x[0] for x in U_], phases, term)
             if self.on_lp_leaf is not None and "y" not in node:
-                got = self.on_lp_leaf(rows, clo, chi)
+                got = self.on_lp_leaf(lp)
                 if got is None:
                     node.clear()
                     node.update({"t": "z", "why": "no Farkas multipliers on the checker's LP"})
@@ -721,7 +784,7 @@ class Checker:
                 node["r"], node["y"] = [int(i) for i in got[0]], [float(v).hex() for v in got[1]]
             idx = node.get("r", [])
             y = [_hex(v, w) for v in node.get("y", [])]
-            ok, why = farkas(rows, clo, chi, idx, y)
+            ok, why = farkas(lp, idx, y)
             if not ok:
                 raise ProofError(w, f"Farkas leaf rejected: {why}")
             self.counts["farkas"] += 1

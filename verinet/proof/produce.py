@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 
+from ..lp.highs import _stdout_silenced
 from . import check as C
 
 __all__ = ["BoxTree", "ProofLog", "ProofSummary", "write_proof"]
@@ -138,30 +138,25 @@ class ProofSummary:
     seconds: float
 
 
-def _farkas_from_highs(rows, col_lo, col_hi):
-    """Farkas multipliers for the checker's LP from HiGHS's dual ray, or None."""
-    m, n = len(rows), col_lo.size
-    indptr, ind, val, rl, ru = [0], [], [], [], []
-    for cols, coef, lo, hi, _ in rows:
-        ind.extend(int(c) for c in cols)
-        val.extend(float(v) for v in coef)
-        indptr.append(len(ind))
-        rl.append(-highspy.kHighsInf if lo is None else float(lo))
-        ru.append(highspy.kHighsInf if hi is None else float(hi))
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("presolve", "off")
-    h.setOptionValue("threads", 1)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_ = np.zeros(n)
-    lp.col_lower_, lp.col_upper_ = col_lo, col_hi
-    lp.row_lower_, lp.row_upper_ = np.array(rl), np.array(ru)
-    A = sp.csr_matrix((val, ind, indptr), shape=(m, n)).tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_ = A.indptr, A.indices
-    lp.a_matrix_.value_ = A.data
-    h.passModel(lp)
+def _farkas_from_highs(lp: C.NodeLP):
+    """Farkas multipliers for the checker's LP of a leaf from HiGHS's dual ray, or None."""
+    m, n = lp.A.shape
+    with _stdout_silenced():
+        h = highspy.Highs()
+    for k, v in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
+        h.setOptionValue(k, v)
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = n, m
+    model.col_cost_ = np.zeros(n)
+    model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
+    inf = highspy.kHighsInf
+    model.row_lower_ = np.where(np.isfinite(lp.lo), lp.lo, -inf)
+    model.row_upper_ = np.where(np.isfinite(lp.hi), lp.hi, inf)
+    A = lp.A.tocsc()
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_, model.a_matrix_.index_ = A.indptr, A.indices
+    model.a_matrix_.value_ = A.data
+    h.passModel(model)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
         return None
@@ -172,11 +167,9 @@ def _farkas_from_highs(rows, col_lo, col_hi):
     for sign in (1.0, -1.0):
         y = sign * ray
         # keep only multipliers whose side of the row exists
-        ok = np.array([(v > 0 and r[3] is not None) or (v < 0 and r[2] is not None)
-                       for v, r in zip(y, rows)])
-        y = np.where(ok, y, 0.0)
+        y = np.where(((y > 0) & np.isfinite(lp.hi)) | ((y < 0) & np.isfinite(lp.lo)), y, 0.0)
         idx = np.flatnonzero(y)
-        if C.farkas(rows, col_lo, col_hi, idx, y[idx])[0]:
+        if C.farkas(lp, idx, y[idx])[0]:
             return idx, y[idx]
     return None
 
