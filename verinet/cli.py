@@ -704,8 +704,7 @@ def _check_proof_arguments(p: argparse.ArgumentParser) -> None:
                      "leaf. Prints VALID with counts by leaf kind, or the first failing node. "
                      "Exit 0 valid; 1 invalid; 2 valid where checked but some leaves are "
                      "marked unchecked; 3 a file cannot be read.",
-         epilog="example:
-  verinet check-proof model.onnx prop.vnnlib proof.json.gz")
+         epilog="example:\n  verinet check-proof model.onnx prop.vnnlib proof.json.gz")
 def _check_proof(args: argparse.Namespace) -> int:
     from .proof.check import main as check_main
 

@@ -550,7 +550,7 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
         block(np.concatenate([np.arange(m), rr]), np.concatenate([dst, cc]),
               np.concatenate([np.ones(m), vv]), b.copy(), b.copy())
     y0 = offs[len(ops)]
-    for k, (ax, ay, d) in enumerate(term):
+    for ax, ay, d in term:
         cx = [(i, v) for i, v in enumerate(ax) if v] + [(int(y0 + j), v)
                                                          for j, v in enumerate(ay) if v]
         exact_hi[n_rows] = d

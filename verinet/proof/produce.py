@@ -26,7 +26,8 @@ from . import check as C
 __all__ = ["BoxTree", "ProofLog", "ProofSummary", "write_proof"]
 
 _GROW = 1e-9
-"""Recorded shrunk boxes are grown by this share of the box's width on each side, so that the checker's own shrink, rounded differently, fits inside them."""
+"""Faces a shrink leaves in place are recorded this share of the width outside the box
+(the search itself moves the faces it cuts back out by as much, see input_split._grow)."""
 
 
 class BoxTree:

@@ -253,19 +253,20 @@ def _record(proof, trail, closed: np.ndarray, ids: np.ndarray, sel: np.ndarray |
     return ids
 
 
-def _settle(lo: np.ndarray, hi: np.ndarray, which, solve: Callable[[int], SplitOutcome],
-            deadline: float
+def _settle(lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, which,
+            solve: Callable[[np.ndarray, np.ndarray, int], SplitOutcome], deadline: float
             ) -> tuple[SplitOutcome | None, np.ndarray]:
-    """Hand the boxes ``which`` to ``solve(lower, upper)`` one by one.
+    """Hand the boxes ``which`` to ``solve(lower, upper, node)`` one by one (``node``: the
+    box's id in ``ids``).
 
-    ``solve(i)`` decides box ``i``.  Returns an outcome to end the search with (``sat``, or
-    ``timeout`` at the deadline) or ``None``, and the mask of the boxes proved ``unsat``.
+    Returns an outcome to end the search with (``sat``, or ``timeout`` at the deadline) or
+    ``None``, and the mask of the boxes proved ``unsat``.
     """
     decided = np.zeros(lo.shape[0], dtype=bool)
     for i in which:
         if time.monotonic() > deadline:
             return SplitOutcome("timeout"), decided
-        out = solve(i)
+        out = solve(lo[i], hi[i], int(ids[i]))
         if out.status == "sat":
             return out, decided
         decided[i] = out.status == "unsat"
@@ -443,8 +444,9 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 # points on the boundary of a strict row: bounds cannot tell "touches" from
                 # "crosses", so such boxes go to the exact engine, which decides "<" as written
                 touch = (case_margin(strict_case, pts, y) >= 0) & (marg < 0)
-                out, decided = _settle(lo, hi, np.unique(np.nonzero(touch)[0] % lo.shape[0]),
-                                       lambda i: exact_box(lo[i], hi[i]), deadline)
+                out, decided = _settle(lo, hi, ids,
+                                       np.unique(np.nonzero(touch)[0] % lo.shape[0]),
+                                       lambda a, b, _: exact_box(a, b), deadline)
                 if out is not None:
                     return out if out.status != "timeout" else stopped()
                 if decided.any():
@@ -458,9 +460,10 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                         continue
             if solve_box is not None and config.box_solver_depth > 0:
                 due = (depth > 0) & (depth % config.box_solver_depth == 0)
-                out, decided = _settle(lo, hi, np.nonzero(due)[0], lambda i: solve_box(
-                    lo[i], hi[i], min(deadline, time.monotonic() + config.box_solver_seconds),
-                    *((int(ids[i]),) if proof is not None else ())), deadline)
+                out, decided = _settle(
+                    lo, hi, ids, np.nonzero(due)[0], lambda a, b, node: solve_box(
+                        a, b, min(deadline, time.monotonic() + config.box_solver_seconds),
+                        *((node,) if proof is not None else ())), deadline)
                 if out is not None:
                     return out if out.status != "timeout" else stopped()
                 if decided.any():
