@@ -158,7 +158,8 @@ def read_property(path: str, n_in: int, n_out: int) -> tuple[list, str]:
     meaning ``a_x . x + a_y . y <= d`` (Fractions; strict rows read as non-strict, which only
     enlarges the bad region)."""
     try:
-        text = open(path).read()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except OSError as e:
         raise CheckInputError(f"{path}: {e}") from None
     toks = [t for t in _TOK.findall(text) if not t.startswith(";")]

@@ -1,0 +1,291 @@
+"""Certificates: the search writes them, the independent checker accepts them, and rejects
+every tampered one (a split moved, a child dropped, a multiplier changed, one weight moved
+by one ulp, a property constant changed, a certificate attached to a ``sat`` property)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from verinet import load
+from verinet.config import SearchConfig, VerifierConfig
+from verinet.proof import check as C
+from verinet.proof.produce import ProofLog, write_proof
+from verinet.result import Status
+from verinet.spec.vnnlib import read_vnnlib
+from verinet.verify import verify
+
+REPO = Path(__file__).resolve().parents[2]
+ACASLIKE = REPO / "benchmarks" / "acaslike"
+
+
+def _prove(model: Path, prop: Path, out: Path, config: VerifierConfig | None = None) -> dict:
+    net, spec = load(str(model)), read_vnnlib(str(prop))
+    log = ProofLog()
+    r = verify(net, spec, timeout=60, config=config, proof=log)
+    assert r.status is Status.UNSAT
+    write_proof(log, str(model), str(prop), str(out))
+    opener = gzip.open if str(out).endswith(".gz") else open
+    with opener(out, "rt") as f:
+        return json.load(f)
+
+
+def _nodes(tree, kind):
+    """Every node of ``kind`` in a certificate tree (depth first)."""
+    stack, out = [tree], []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            if n.get("t") == kind:
+                out.append(n)
+            c = n.get("c")
+            stack.extend(c if isinstance(c, list) else [c] if c is not None else [])
+    return out
+
+
+def _rejected(model, prop, proof) -> str:
+    with pytest.raises(C.ProofError) as e:
+        C.check(str(model), str(prop), proof)
+    return str(e.value)
+
+
+@pytest.fixture(scope="module")
+def split_proof(tmp_path_factory):
+    """acaslike_3 p1 with hand-offs every 2 splits: input splits, shrinks, bound leaves,
+    ReLU splits and Farkas leaves in one certificate."""
+    out = tmp_path_factory.mktemp("proof") / "p.json.gz"
+    cfg = VerifierConfig(search=SearchConfig(box_solver_depth=2))
+    model, prop = ACASLIKE / "acaslike_3.onnx", ACASLIKE / "prop_3_p1.vnnlib"
+    return model, prop, _prove(model, prop, out, cfg), out
+
+
+def test_valid_certificate_is_accepted_with_every_leaf_kind(split_proof):
+    model, prop, proof, out = split_proof
+    c = C.check(str(model), str(prop), proof)
+    assert c.counts["farkas"] > 0 and c.counts["bound"] > 0 and c.counts["unchecked"] == 0
+    tree = proof["groups"][0]
+    assert _nodes(tree, "s") and _nodes(tree, "h") and _nodes(tree, "r")
+    # the command line: VALID, exit 0
+    run = subprocess.run([sys.executable, "-m", "verinet", "check-proof", str(model), str(prop),
+                          str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("VALID (") and "farkas" in run.stdout
+
+
+@pytest.mark.parametrize("strategy", ["input", "relu"])
+@pytest.mark.parametrize("name", ["1_p1", "2_p3", "3_p1", "3_p2"])
+def test_certificates_of_the_shipped_suite(tmp_path, strategy, name):
+    model = ACASLIKE / f"acaslike_{name[0]}.onnx"
+    prop = ACASLIKE / f"prop_{name}.vnnlib"
+    cfg = VerifierConfig(search=SearchConfig(strategy=strategy))
+    proof = _prove(model, prop, tmp_path / "p.json", cfg)
+    assert C.check(str(model), str(prop), proof).counts["unchecked"] == 0
+
+
+def test_moved_split_value_is_rejected(split_proof):
+    model, prop, proof, _ = split_proof
+    bad = copy.deepcopy(proof)
+    node = _nodes(bad["groups"][0], "s")[0]
+    lo, _ = C.root_boxes(C.read_property(str(prop), 5, 5)[0])[0]
+    node["v"] = float(lo[node["d"]]).hex()  # one child is now the whole (shrunk) box
+    assert "not closed" in _rejected(model, prop, bad) or "shrunk box" in _rejected(
+        model, prop, bad)
+    node["v"] = float(1e6).hex()
+    assert "not inside the box" in _rejected(model, prop, bad)
+
+
+def test_dropped_child_is_rejected(split_proof):
+    model, prop, proof, _ = split_proof
+    bad = copy.deepcopy(proof)
+    _nodes(bad["groups"][0], "s")[0]["c"].pop()
+    assert "two children" in _rejected(model, prop, bad)
+    bad = copy.deepcopy(proof)
+    split = _nodes(bad["groups"][0], "s")[0]
+    split.clear()
+    split["t"] = "b"  # claim the box closes by bounds alone: the search had to split it
+    assert "not closed" in _rejected(model, prop, bad)
+
+
+def test_changed_multiplier_is_rejected(split_proof):
+    model, prop, proof, _ = split_proof
+    leaves = [n for n in _nodes(proof["groups"][0], "f") if len(n["y"]) > 1]
+    assert leaves
+    for i in range(len(leaves)):
+        bad = copy.deepcopy(proof)
+        leaf = [n for n in _nodes(bad["groups"][0], "f") if len(n["y"]) > 1][i]
+        y = np.array([float.fromhex(v) for v in leaf["y"]])
+        k = int(np.argmax(np.abs(y)))
+        leaf["y"][k] = float(-y[k]).hex()  # the largest multiplier, sign flipped
+        assert "Farkas leaf rejected" in _rejected(model, prop, bad)
+        bad = copy.deepcopy(proof)
+        leaf = [n for n in _nodes(bad["groups"][0], "f") if len(n["y"]) > 1][i]
+        leaf["r"][k] = leaf["r"][k] + 100000  # a row the LP does not have
+        assert "rows the LP does not have" in _rejected(model, prop, bad)
+
+
+def test_weight_moved_by_one_ulp_is_rejected(split_proof, tmp_path):
+    model, prop, proof, _ = split_proof
+    m = onnx.load(str(model))
+    t = m.graph.initializer[0]
+    w = numpy_helper.to_array(t).copy()
+    w.flat[0] = np.nextafter(w.flat[0], np.float32(np.inf))
+    t.CopyFrom(numpy_helper.from_array(w, t.name))
+    onnx.save(m, str(tmp_path / "m.onnx"))
+    assert "other weights" in _rejected(tmp_path / "m.onnx", prop, proof)
+
+
+def test_changed_property_constant_is_rejected(split_proof, tmp_path):
+    model, prop, proof, _ = split_proof
+    text = prop.read_text()
+    import re
+
+    nums = list(re.finditer(r"(?<![\w.])-?\d+\.\d+", text))
+    n = nums[-1]
+    changed = text[:n.start()] + repr(float(n.group()) + 1e-3) + text[n.end():]
+    (tmp_path / "p.vnnlib").write_text(changed)
+    assert "another property" in _rejected(model, tmp_path / "p.vnnlib", proof)
+
+
+def test_certificate_for_a_sat_property_is_rejected_even_with_a_forged_header(split_proof):
+    model, _, proof, _ = split_proof
+    sat_prop = ACASLIKE / "prop_3_p4.vnnlib"  # expected sat
+    assert "another property" in _rejected(model, sat_prop, proof)
+    forged = copy.deepcopy(proof)
+    n_in, ops, _ = C.read_model(str(model))
+    forged["property"] = C.read_property(str(sat_prop), n_in, C.n_outputs(n_in, ops))[1]
+    msg = _rejected(model, sat_prop, forged)
+    assert any(w in msg for w in ("not closed", "shrunk box", "Farkas leaf rejected", "trees"))
+
+
+def test_hand_tampered_file_gives_a_clear_message(split_proof, tmp_path):
+    model, prop, proof, _ = split_proof
+    bad = copy.deepcopy(proof)
+    _nodes(bad["groups"][0], "s")[0]["d"] = 99
+    (tmp_path / "t.json").write_text(json.dumps(bad))
+    run = subprocess.run([sys.executable, "-m", "verinet.proof.check", str(model), str(prop),
+                          str(tmp_path / "t.json")], capture_output=True, text=True)
+    assert run.returncode == C.EXIT_INVALID
+    assert run.stdout.startswith("INVALID: group 0") and "split 99" in run.stdout
+    (tmp_path / "junk.json").write_text("{not json")
+    run = subprocess.run([sys.executable, "-m", "verinet.proof.check", str(model), str(prop),
+                          str(tmp_path / "junk.json")], capture_output=True, text=True)
+    assert run.returncode == C.EXIT_ERROR and "not a readable certificate" in run.stderr
+
+
+def test_unchecked_leaves_are_counted_and_not_valid(split_proof, tmp_path):
+    model, prop, proof, _ = split_proof
+    bad = copy.deepcopy(proof)
+    leaf = _nodes(bad["groups"][0], "f")[0]
+    leaf.clear()
+    leaf.update(t="z", why="exact engine (z3)")
+    (tmp_path / "z.json").write_text(json.dumps(bad))
+    run = subprocess.run([sys.executable, "-m", "verinet.proof.check", str(model), str(prop),
+                          str(tmp_path / "z.json")], capture_output=True, text=True)
+    assert run.returncode == C.EXIT_INCOMPLETE and run.stdout.startswith("INCOMPLETE: 1 ")
+
+
+def test_checker_imports_nothing_from_the_search():
+    """The checker's own imports: the standard library, numpy, scipy.sparse and onnx."""
+    tree = ast.parse((REPO / "verinet" / "proof" / "check.py").read_text())
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"relative import of {node.module}"
+            mods.add(node.module.split(".")[0])
+    assert mods <= {"__future__", "gzip", "hashlib", "json", "re", "sys", "fractions", "numpy",
+                    "scipy", "onnx"}, mods
+
+
+# ------------------------------------------------------------------ random networks
+def _random_onnx(rng, path: Path, widths: list[int]) -> None:
+    nodes, inits, cur = [], [], "x"
+    for k in range(len(widths) - 1):
+        W = (rng.standard_normal((widths[k], widths[k + 1])) / np.sqrt(widths[k])).astype(
+            np.float32)
+        b = (0.3 * rng.standard_normal(widths[k + 1])).astype(np.float32)
+        inits += [numpy_helper.from_array(W, f"W{k}"), numpy_helper.from_array(b, f"b{k}")]
+        nodes.append(helper.make_node("MatMul", [cur, f"W{k}"], [f"m{k}"]))
+        nodes.append(helper.make_node("Add", [f"m{k}", f"b{k}"], [f"a{k}"]))
+        cur = f"a{k}"
+        if k < len(widths) - 2:
+            nodes.append(helper.make_node("Relu", [cur], [f"r{k}"]))
+            cur = f"r{k}"
+    g = helper.make_graph(nodes, "rand", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, widths[0]])], [helper.make_tensor_value_info(
+            cur, TensorProto.FLOAT, [1, widths[-1]])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def _forward(ops, x):
+    v = x
+    for o in ops:
+        v = np.maximum(v, 0) if o[0] == "relu" else v * o[1] + o[2] if o[0] == "diag" else \
+            v @ o[1].T + o[2]
+    return v
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_certified_and_checker_bounds_sound(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    n_in = int(rng.integers(2, 5))
+    model = tmp_path / "r.onnx"
+    _random_onnx(rng, model, [n_in, 12, 10, 3])
+    n, ops, _ = C.read_model(str(model))
+    corners = np.array(np.meshgrid(*[[-1.0, 1.0]] * n_in)).reshape(n_in, -1).T
+    x = np.concatenate([rng.uniform(-1, 1, (20000, n_in)), corners])
+    y = _forward(ops, x)
+    # the checker's bounds hold on sampled points of random sub-boxes
+    for _ in range(5):
+        c, r = rng.uniform(-1, 1, n_in), rng.uniform(0.01, 1, n_in)
+        lo, hi = c - r, c + r
+        pts = lo + (hi - lo) * rng.random((2000, n_in))
+        Cy = rng.standard_normal((4, 3))
+        _, _, _, lb, A, off = C.bounds(ops, lo[None], hi[None], (Cy, np.zeros((4, n_in))))
+        vals = _forward(ops, pts) @ Cy.T
+        assert (vals >= lb[0]).all()
+        assert (vals >= pts @ A[0].T + off[0] - 1e-12).all()
+    # a property just above the sampled maximum of Y_0 - Y_1: unsat unless sampling missed
+    # a threshold half way between the sampled maximum of Y_0 - Y_1 and the checker's upper
+    # bound over the box: unsat, as sampling is dense, and not closed at the root
+    d = y[:, 0] - y[:, 1]
+    ub = -C.bounds(ops, -np.ones((1, n_in)), np.ones((1, n_in)),
+                   (np.array([[-1.0, 1.0, 0.0]]), np.zeros((1, n_in))))[3][0, 0]
+    margin = float(d.max() + 0.5 * (ub - d.max()))
+    prop = tmp_path / "r.vnnlib"
+    lines = [f"(declare-const X_{i} Real)" for i in range(n_in)]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(3)]
+    for i in range(n_in):
+        lines += [f"(assert (>= X_{i} -1.0))", f"(assert (<= X_{i} 1.0))"]
+    lines += [f"(assert (>= (- Y_0 Y_1) {margin!r}))"]
+    prop.write_text("\n".join(lines) + "\n")
+    net, spec = load(str(model)), read_vnnlib(str(prop))
+    for strategy in ("input", "relu"):
+        log = ProofLog()
+        r = verify(net, spec, timeout=30,
+                   config=VerifierConfig(search=SearchConfig(strategy=strategy)), proof=log)
+        assert r.status is Status.UNSAT, r  # the margin is above the sampled maximum
+        s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"))
+        assert not s.unchecked and s.nodes >= 1
+        assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+
+
+def test_acasxu_certificate(benchmarks_dir, tmp_path):
+    folder = benchmarks_dir / "acasxu"
+    model, prop = folder / "ACASXU_run2a_1_1_batch_2000.onnx", folder / "prop_3.vnnlib"
+    if not model.exists():
+        pytest.skip(f"{model} not found")
+    proof = _prove(model, prop, tmp_path / "p.json.gz")
+    c = C.check(str(model), str(prop), proof)
+    assert c.counts["bound"] > 100 and c.counts["unchecked"] == 0
