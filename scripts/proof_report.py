@@ -60,7 +60,8 @@ def run_one(folder: Path, onnx: str, prop: str, timeout: float, keep: Path | Non
     t = time.monotonic()
     r1 = verify(net, spec, timeout=timeout, proof=log)
     row["solve_log_s"] = round(time.monotonic() - t, 3)
-    row["status"] = r1.status.value if r0.status == r1.status else f"{r0.status.value}/{r1.status.value}"
+    row["status"] = (r1.status.value if r0.status == r1.status
+                     else f"{r0.status.value}/{r1.status.value}")
     if r1.status is not Status.UNSAT:
         return row
     tmp = Path(tempfile.mkdtemp())
@@ -89,6 +90,7 @@ def report(rows: list[dict], folder: Path) -> str:
     tot = {k: sum(float(r.get(k) or 0) for r in done) for k in
            ("solve_s", "solve_log_s", "write_s", "check_s", "bytes_gz", "farkas", "bound",
             "unchecked", "nodes")}
+    over = 100 * ((tot["solve_log_s"] + tot["write_s"]) / max(tot["solve_s"], 1e-9) - 1)
     lines = [f"# Certificates: {folder.name}", "",
              f"{len(rows)} instances expected `unsat`; {len(done)} answered `unsat` with a "
              f"certificate written; **{len(valid)} accepted by `check-proof`** (exit 0), "
@@ -97,13 +99,13 @@ def report(rows: list[dict], folder: Path) -> str:
              f"| solve, no proof | {tot['solve_s']:.1f} s |",
              f"| solve, recording the tree | {tot['solve_log_s']:.1f} s |",
              f"| write (Farkas leaves from HiGHS + one checker walk) | {tot['write_s']:.1f} s |",
-             f"| overhead of producing proofs: (solve+log + write) / solve - 1 | "
-             f"{100 * ((tot['solve_log_s'] + tot['write_s']) / max(tot['solve_s'], 1e-9) - 1):.0f}% |",
-             f"| check, separate process (`python -m verinet.proof.check`) | {tot['check_s']:.1f} s |",
+             f"| overhead of producing proofs: (solve+log + write) / solve - 1 | {over:.0f}% |",
+             f"| check, separate process (`python -m verinet.proof.check`) | "
+             f"{tot['check_s']:.1f} s |",
              f"| certificate size, gzip | {tot['bytes_gz'] / 1e6:.1f} MB in all, largest "
              f"{max((float(r.get('bytes_gz') or 0) for r in done), default=0) / 1e6:.2f} MB |",
-             f"| nodes / bound leaves / Farkas leaves | {int(tot['nodes'])} / {int(tot['bound'])} / "
-             f"{int(tot['farkas'])} |", "",
+             f"| nodes / bound leaves / Farkas leaves | {int(tot['nodes'])} / "
+             f"{int(tot['bound'])} / {int(tot['farkas'])} |", "",
              "Slowest ten by solve time:", "",
              "| instance | solve | solve+log | write | check | nodes | Farkas | check says |",
              "|---|---|---|---|---|---|---|---|"]

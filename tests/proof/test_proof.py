@@ -100,7 +100,7 @@ def test_moved_split_value_is_rejected(split_proof):
     node["v"] = float(lo[node["d"]]).hex()  # one child is now the whole (shrunk) box
     assert "not closed" in _rejected(model, prop, bad) or "shrunk box" in _rejected(
         model, prop, bad)
-    node["v"] = float(1e6).hex()
+    node["v"] = 1e6.hex()
     assert "not inside the box" in _rejected(model, prop, bad)
 
 
