@@ -702,8 +702,9 @@ def _check_proof_arguments(p: argparse.ArgumentParser) -> None:
                      "PROPERTY with a checker that shares no code with the search: it reads "
                      "both files itself, recomputes every bound and checks every Farkas "
                      "leaf. Prints VALID with counts by leaf kind, or the first failing node. "
-                     "Exit 0 valid; 1 invalid; 2 valid where checked but some leaves are "
-                     "marked unchecked; 3 a file cannot be read.",
+                     "Exit 0 valid; 10 invalid; 20 valid where checked but some leaves are "
+                     "marked unchecked; 5 a file cannot be read or holds what the checker "
+                     "does not accept.",
          epilog="example:\n  verinet check-proof model.onnx prop.vnnlib proof.json.gz")
 def _check_proof(args: argparse.Namespace) -> int:
     from .proof.check import main as check_main

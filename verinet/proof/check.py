@@ -2,9 +2,9 @@
 
 ``python -m verinet.proof.check MODEL.onnx PROPERTY.vnnlib PROOF.json[.gz]`` (also
 ``verinet check-proof``) prints ``VALID`` with counts by leaf kind and exits 0, or the
-first failing node and why and exits 1; 2 when every checked part holds but some leaves
-are marked unchecked (a z3 leaf, or one the producer could not express); 3 when the
-files cannot be read.
+first failing node and why and exits 10; 20 when every checked part holds but some leaves
+are marked unchecked (a z3 leaf, or one the producer could not express); 5 when a file
+cannot be read or is outside what the checker accepts.
 
 It shares no code with the search: it reads the ONNX graph (a chain of MatMul, Gemm,
 Add, Sub, Mul, Relu, Flatten, Reshape, Identity nodes) and the VNN-LIB 1.0 property
@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 FORMAT = "verinet-proof/1"
 U = 2.0 ** -53  # float64 unit roundoff
-EXIT_VALID, EXIT_INVALID, EXIT_INCOMPLETE, EXIT_ERROR = 0, 1, 2, 3
+EXIT_VALID, EXIT_INVALID, EXIT_INCOMPLETE, EXIT_ERROR = 0, 10, 20, 5
 
 
 class ProofError(Exception):
