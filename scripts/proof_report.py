@@ -67,7 +67,7 @@ def run_one(folder: Path, onnx: str, prop: str, timeout: float, keep: Path | Non
     tmp = Path(tempfile.mkdtemp())
     out = (keep or tmp) / f"{Path(onnx).stem}__{Path(prop).stem}.json.gz"
     try:
-        s = write_proof(log, m, p, str(out))
+        s = write_proof(log, m, p, str(out), r1.semantics)
     except ProofError as e:
         row["check_out"] = f"not written: {e}"
         return row

@@ -549,6 +549,10 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="worker processes for the complete search: a query still open after "
                         "a 2 s warm-up is split into input boxes shared by N workers "
                         "(default: 1)")
+    p.add_argument("--semantics", choices=("float32", "real"), default="float32",
+                   help="what unsat is proved for: float32 (default): the network as it runs "
+                        "in float32, in any summation order; real: the real-valued function "
+                        "of its weights. Said in the output")
     p.add_argument("--proof", metavar="FILE",
                    help="after an unsat answer, write a certificate to FILE (.json, or "
                         ".json.gz compressed) that 'verinet check-proof' checks without the "
@@ -615,7 +619,8 @@ def _verify(args: argparse.Namespace) -> int:
         prop = prop.non_strict()
         note = "strict inequalities read as non-strict (VNN-COMP convention)"
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
-                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
+                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed,
+                            semantics=args.semantics)
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
     log = None
@@ -634,7 +639,8 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         result = verify(network, prop, timeout=args.timeout, config=config, start=start,
                         proof=log)
-    proof = _write_certificate(args, log, prop) if result.status is Status.UNSAT and log else None
+    proof = (_write_certificate(args, log, prop, result.semantics)
+             if result.status is Status.UNSAT and log else None)
     cex = result.counterexample
     if args.json:
         print(json.dumps({**result.to_dict(), **({"note": note} if note else {}),
@@ -646,6 +652,8 @@ def _verify(args: argparse.Namespace) -> int:
                  Status.TIMEOUT: "timeout: no answer within the time budget",
                  Status.ERROR: "error"}
         print(f"{words[result.status]} ({result.time:.2f} s)")
+        if result.status is Status.UNSAT:
+            print(f"semantics: {_SEMANTICS_WORDS[result.semantics]}")
         if note:
             print(f"note: {note}")
         if result.reason:
@@ -667,7 +675,13 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_UNKNOWN
 
 
-def _write_certificate(args: argparse.Namespace, log: Any, prop: Any) -> dict:
+_SEMANTICS_WORDS = {
+    "float32": "float32 (proved for the network as it runs in float32, any summation order)",
+    "real": "real (proved for the real-valued function of the weights; float rounding not "
+            "modelled)"}
+
+
+def _write_certificate(args: argparse.Namespace, log: Any, prop: Any, semantics: str) -> dict:
     """Complete, check and write the certificate of an ``unsat`` (``--proof``); a summary."""
     from .proof.check import CheckInputError, ProofError
     from .proof.produce import write_proof
@@ -679,7 +693,7 @@ def _write_certificate(args: argparse.Namespace, log: Any, prop: Any) -> dict:
         prop_path = args.proof + ".vnnlib"
         write_vnnlib(prop, prop_path)
     try:
-        s = write_proof(log, args.model, prop_path, args.proof)
+        s = write_proof(log, args.model, prop_path, args.proof, semantics)
     except (ProofError, CheckInputError) as exc:
         return {"written": False, "message": f"proof: not written: {exc}"}
     leaves = ", ".join(f"{k} {v}" for k, v in s.leaves.items())

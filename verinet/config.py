@@ -152,9 +152,19 @@ class AttackConfig:
     strategies: tuple[str, ...] = ("uniform", "pgd")
 
 
+_SEMANTICS = ("float32", "real")
+
+
 @dataclass(frozen=True)
 class VerifierConfig:
-    """Everything :func:`verinet.verify` can be told, in one frozen value."""
+    """Everything :func:`verinet.verify` can be told, in one frozen value.
+
+    * ``semantics``: what ``unsat`` is proved for: ``"float32"`` (default): the network as
+      it runs in float32 (each affine map and sum of the ONNX file within its float32
+      rounding error, in any summation order, fused multiply-add or not); ``"real"``: the
+      real-valued function its weights define.  Models whose float execution is not modelled
+      (``.nnet``, float16 ONNX) are proved in ``"real"`` and the result says so.
+    """
 
     bounds: BoundsConfig = BoundsConfig()
     search: SearchConfig = SearchConfig()
@@ -162,3 +172,8 @@ class VerifierConfig:
     attack: AttackConfig = AttackConfig()
     seed: int = 0
     check_onnxruntime: bool = True
+    semantics: Literal["float32", "real"] = "float32"
+
+    def __post_init__(self) -> None:
+        if self.semantics not in _SEMANTICS:
+            raise ValueError(f"semantics must be one of {_SEMANTICS}, got {self.semantics!r}")

@@ -148,6 +148,7 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     path = network.meta.get("path")
     if jobs <= 1 or not path:
         return verify(network, prop, timeout=timeout, config=config, start=t0)
+    sem = "float32" if config.semantics == "float32" and network.models_float else "real"
     first = Result(Status.UNKNOWN)
     if warmup > 0:  # 0: straight to the workers (and without the attack)
         first = verify(network, prop, config=config,
@@ -155,7 +156,7 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
         if first.status in (Status.SAT, Status.UNSAT):
             return dataclasses.replace(first, time=time.monotonic() - t0)
     if time.monotonic() >= deadline:
-        return Result(Status.TIMEOUT, None, time.monotonic() - t0, first.stats)
+        return Result(Status.TIMEOUT, None, time.monotonic() - t0, first.stats, semantics=sem)
     from .procpool import WorkerPool
 
     quiet = dataclasses.replace(config, attack=dataclasses.replace(config.attack,
@@ -194,14 +195,15 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
             if st == "sat" and res.get("x") is not None:
                 cex = checker.confirm(np.asarray(res["x"]), source="parallel")
                 if cex is not None:
-                    return Result(Status.SAT, cex, time.monotonic() - t0, stats)
+                    return Result(Status.SAT, cex, time.monotonic() - t0, stats, semantics=sem)
                 open_reason = "a worker's counterexample did not replay here"
             elif st == "timeout":
                 timed_out = True
             elif st != "unsat":
                 open_reason = res.get("reason") or "a box was left undecided"
     if timed_out or time.monotonic() > deadline:
-        return Result(Status.TIMEOUT, None, time.monotonic() - t0, stats)
+        return Result(Status.TIMEOUT, None, time.monotonic() - t0, stats, semantics=sem)
     if open_reason:
-        return Result(Status.UNKNOWN, None, time.monotonic() - t0, stats, open_reason)
-    return Result(Status.UNSAT, None, time.monotonic() - t0, stats)
+        return Result(Status.UNKNOWN, None, time.monotonic() - t0, stats, open_reason,
+                      semantics=sem)
+    return Result(Status.UNSAT, None, time.monotonic() - t0, stats, semantics=sem)

@@ -85,6 +85,9 @@ class Result:
     #: split depths) cover every point of case ``k`` not proved yet (``verinet.parallel``
     #: hands them to its workers)
     frontier: dict[str, Any] | None = None
+    #: what an ``unsat`` holds for: ``"float32"`` (the network as it runs in float32, any
+    #: summation order) or ``"real"`` (its real-valued function)
+    semantics: str = "real"
 
     def __post_init__(self) -> None:
         assert (self.status is Status.SAT) == (self.counterexample is not None), (
@@ -94,7 +97,8 @@ class Result:
         return {"status": self.status.value, "time": self.time,
                 "counterexample": None if self.counterexample is None
                 else self.counterexample.to_dict(),
-                "stats": self.stats.to_dict(), "reason": self.reason}
+                "stats": self.stats.to_dict(), "reason": self.reason,
+                "semantics": self.semantics}
 
 
 def vnncomp_text(result: Result) -> str:

@@ -137,6 +137,9 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
                          f"got {timeout!r}")
     config = config or VerifierConfig()
     t0 = time.monotonic() if start is None else start
+    if config.semantics == "real":
+        network = network.real()
+    semantics = "float32" if network.models_float else "real"
     deadline = t0 + timeout
     stats = Stats()
     prop.check_fits(network.n_inputs, network.n_outputs, where=network.name)
@@ -145,7 +148,7 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
 
     def done(status: Status, cex=None, reason: str = "", frontier=None) -> Result:
         stats.rejected = max(stats.rejected, checker.rejected)
-        return Result(status, cex, time.monotonic() - t0, stats, reason, frontier)
+        return Result(status, cex, time.monotonic() - t0, stats, reason, frontier, semantics)
 
     if roots is not None and len(prop.cases) != 1:
         raise InputError("roots need a property with one case")

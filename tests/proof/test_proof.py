@@ -34,7 +34,7 @@ def _prove(model: Path, prop: Path, out: Path, config: VerifierConfig | None = N
     log = ProofLog()
     r = verify(net, spec, timeout=60, config=config, proof=log)
     assert r.status is Status.UNSAT
-    write_proof(log, str(model), str(prop), str(out))
+    write_proof(log, str(model), str(prop), str(out), r.semantics)
     opener = gzip.open if str(out).endswith(".gz") else open
     with opener(out, "rt") as f:
         return json.load(f)
@@ -276,7 +276,7 @@ def test_random_networks_certified_and_checker_bounds_sound(tmp_path, seed):
         r = verify(net, spec, timeout=30,
                    config=VerifierConfig(search=SearchConfig(strategy=strategy)), proof=log)
         assert r.status is Status.UNSAT, r  # the margin is above the sampled maximum
-        s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"))
+        s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), r.semantics)
         assert not s.unchecked and s.nodes >= 1
         assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
 

@@ -83,7 +83,7 @@ def sliver_instance(seed: int, rel: float, folder: Path | None) -> tuple[Network
         path = folder / f"sliver-{seed}.onnx"
         onnx.save(to_onnx_f32(net), path)
         net = load(path)
-    m = exact_min(net, box, a)
+    m = exact_min(net.real(), box, a)  # the real minimum (no float32 allowance)
     y = net.evaluate((0.5 * (box.lower + box.upper))[None])[0]
     scale = max(1.0, abs(float(m)) + float(np.abs(a) @ np.abs(y)))
     b = float(m + Fraction(rel) * Fraction(scale))

@@ -146,6 +146,8 @@ def _affine(op: Affine, ins: list[Pair]) -> Pair:
     both = matvec(abs_weight(op), np.concatenate([r, np.abs(c) + r]))
     rad, mag = both[:B], both[B:]
     err = slack(op.n_in + 4, mag + np.abs(op.b))
+    if op.has_error:  # the source operators run in float32
+        err = err + op.float_error(np.abs(c) + r)
     return widen(mid - rad, mid + rad, err)
 
 
@@ -162,7 +164,7 @@ def _sum(op: Sum, ins: list[Pair]) -> Pair:
         lo += l2
         hi += h2
         mag += magnitude(l2, h2)
-    return widen(lo, hi, slack(len(ins), mag))
+    return widen(lo, hi, slack(len(ins), mag) + op.err_rho * mag * (1 + 1e-12))
 
 
 def _concat(op: Concat, ins: list[Pair]) -> Pair:

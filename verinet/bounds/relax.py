@@ -69,6 +69,14 @@ class Ctx:
     relax: dict[str, ReluRelax] = field(default_factory=dict)
     pool: dict[str, PoolRelax] = field(default_factory=dict)
     _mag: dict[str, np.ndarray] = field(default_factory=dict)
+    _ferr: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def float_error(self, name: str, op: Affine) -> np.ndarray:
+        """The float32 evaluation error bound of Affine node ``name`` on each box."""
+        e = self._ferr.get(name)
+        if e is None:
+            e = self._ferr[name] = op.float_error(self.mag(op.inputs[0]))
+        return e
 
     def mag(self, name: str) -> np.ndarray:
         """``max(|lower|, |upper|)`` of a node, ``(B, size)``."""
@@ -158,6 +166,8 @@ def _back_affine(op: Affine, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):
     dc = L @ op.b
     scale = matvec(abs_weight(op), ctx.mag(src)[boxes]) + np.abs(op.b)  # (G, m)
     de = slack(op.size + 1, bmv(np.abs(L), scale))
+    if op.has_error:  # L . y_float >= L . (W x + b) - |L| . float error
+        de = de + bmv(np.abs(L), ctx.float_error(name, op)[boxes]) * (1 + 1e-12)
     return [(src, Lx)], dc, de
 
 
@@ -175,7 +185,11 @@ def _back_relu(op: Relu, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):
 
 
 def _back_sum(op: Sum, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):
-    return [(s, L) for s in op.inputs], None, None
+    de = None
+    if op.err_rho > 0:
+        mag = sum(ctx.mag(s)[boxes] for s in op.inputs)
+        de = op.err_rho * bmv(np.abs(L), mag) * (1 + 1e-12)
+    return [(s, L) for s in op.inputs], None, de
 
 
 def _back_concat(op: Concat, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):

@@ -122,9 +122,13 @@ class Encoding:
                 for r in self.relus for j in range(r.pre.size)]
 
     # ------------------------------------------------------------------ rows
-    def network_rows(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-        """Block 1: equality rows of every Affine and Sum node, in plan order."""
-        blocks, rhs = [], []
+    def network_rows(self, bounds: Bounds | None = None
+                     ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Block 1: rows of every Affine and Sum node, in plan order: equalities, or, for
+        nodes with a float32 error bound and given (root) ``bounds``, ``b - d <= y - W x <=
+        b + d`` with ``d`` the error bound over those bounds (valid in every sub-problem:
+        they hold there too)."""
+        blocks, rhs, err = [], [], []
         for name, op in self.net.plan:
             if isinstance(op, Affine):
                 W = sp.coo_array(op.W)
@@ -135,6 +139,8 @@ class Encoding:
                 v = np.concatenate([-W.data, np.ones(op.size)])
                 blocks.append(sp.csr_matrix((v, (r, c)), shape=(op.size, self.n_cols)))
                 rhs.append(np.asarray(op.b, dtype=np.float64))
+                err.append(np.zeros(op.size) if bounds is None or not op.has_error else
+                           op.float_error(self._mag(bounds, op.inputs[0]))[0])
             elif isinstance(op, Sum):
                 own = self.cols[name]
                 rr = [np.arange(op.size)] * (len(op.inputs) + 1)
@@ -145,10 +151,20 @@ class Encoding:
                 A.sum_duplicates()
                 blocks.append(A)
                 rhs.append(np.zeros(op.size))
+                err.append(np.zeros(op.size) if bounds is None or not op.err_rho else
+                           op.err_rho * sum(self._mag(bounds, s)[0] for s in op.inputs)
+                           * (1 + 1e-12))
         if not blocks:
             return sp.csr_matrix((0, self.n_cols)), np.zeros(0), np.zeros(0)
-        b = np.concatenate(rhs)
-        return sp.vstack(blocks, format="csr"), b, b.copy()
+        b, d = np.concatenate(rhs), np.concatenate(err)
+        if not d.any():
+            return sp.vstack(blocks, format="csr"), b, b.copy()
+        return (sp.vstack(blocks, format="csr"), np.nextafter(b - d, -np.inf),
+                np.nextafter(b + d, np.inf))
+
+    @staticmethod
+    def _mag(bounds: Bounds, name: str) -> np.ndarray:
+        return np.maximum(np.abs(bounds.lower[name][:1]), np.abs(bounds.upper[name][:1]))
 
     def relu_lower_rows(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """Block 2: ``post - pre >= 0`` for every neuron, in plan order."""
@@ -267,7 +283,7 @@ class QueryLP:
         lo, hi = self.enc.col_bounds(root, self.t_lower)
         self.lp = HighsLP(self.enc.n_cols, lo, hi, self.config)
         self.builds += 1
-        for A, rl, ru in (self.enc.network_rows(), self.enc.relu_lower_rows(),
+        for A, rl, ru in (self.enc.network_rows(root), self.enc.relu_lower_rows(),
                           self.enc.bad_rows(self.conj)):
             if A.shape[0]:
                 self.lp.add_rows(A, rl, ru)

@@ -13,6 +13,7 @@ product is no larger than its factors (always for index maps and scalings).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,29 @@ class Network:
         chain = all(self.plan[i + 1][1].inputs == (self.plan[i][0],)
                     for i in range(len(self.plan) - 1))
         return chain and all(k in (Affine, Relu) for k in kinds)
+
+    # ------------------------------------------------------------- semantics
+    @property
+    def models_float(self) -> bool:
+        """Whether the float execution of the source file is modelled (error bounds on its
+        affine maps and sums): ONNX models in float32 or float64."""
+        return bool(self.meta.get("float_model"))
+
+    def real(self) -> Network:
+        """The same network without float error bounds: its real-valued function only."""
+        if not self.models_float:
+            return self
+        g = self.graph.copy()
+        for name in g.nodes:
+            op = g.nodes[name]["op"]
+            if isinstance(op, Affine) and op.has_error:
+                g.nodes[name]["op"] = dataclasses.replace(op, err_rho=0.0, err_M=None,
+                                                          err_e0=None)
+            elif isinstance(op, Sum) and op.err_rho:
+                g.nodes[name]["op"] = dataclasses.replace(op, err_rho=0.0)
+        meta = {**self.meta, "float_model": False}
+        return Network(g, self.input_name, self.output_name, self.input_shape,
+                       self.output_shape, self.name, meta, self.output_transforms)
 
     # ------------------------------------------------------------- evaluation
     def as_batch(self, x: np.ndarray | list | tuple) -> np.ndarray:
@@ -232,7 +256,29 @@ def compose_affine(outer: Affine, inner: Affine, max_growth: float = 1.0) -> Aff
         return None
     b = np.asarray(outer.W @ inner.b).reshape(-1) + outer.b
     origin = " + ".join(o for o in (inner.origin, outer.origin) if o)
-    return Affine(inputs=inner.inputs, size=outer.size, W=W, b=b, origin=origin)
+    err = {}
+    if inner.has_error or outer.has_error:
+        err = _compose_error(outer, inner)
+    return Affine(inputs=inner.inputs, size=outer.size, W=W, b=b, origin=origin, **err)
+
+
+def _compose_error(outer: Affine, inner: Affine) -> dict[str, Any]:
+    """The float32 error bound of ``outer(inner(x))`` run as the two maps' source operators.
+
+    With ``d_k <= r_k M_k |x_k| + e_k`` (``M_k >= |W_k|``) and ``|inner(x)| <= |W_1| |x| +
+    |b_1| + d_1``: ``d <= |W_2| d_1 + r_2 M_2 |inner(x)| + e_2 <= (r_1 + r_2 + r_1 r_2)
+    (M_2 M_1) |x| + |W_2| e_1 + r_2 M_2 (|b_1| + e_1) + e_2``.
+    """
+    r1, r2 = inner.err_rho, outer.err_rho
+    M1, M2 = inner.error_matrix(), outer.error_matrix()
+    e1 = inner.err_e0 if inner.err_e0 is not None else np.zeros(inner.size)
+    e2 = outer.err_e0 if outer.err_e0 is not None else np.zeros(outer.size)
+    absW2 = abs(outer.W)
+    M = M2 @ M1
+    M = _tidy(sp.csr_array(M) if sp.issparse(M) else np.asarray(M))
+    e0 = (np.asarray(absW2 @ e1).reshape(-1) + r2 * np.asarray(M2 @ (np.abs(inner.b) + e1))
+          .reshape(-1) + e2) * (1 + 1e-12)
+    return {"err_rho": r1 + r2 + r1 * r2, "err_M": M, "err_e0": e0}
 
 
 class NetworkBuilder:

@@ -29,12 +29,28 @@ from onnx import helper, numpy_helper
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
 from .ir import Network, NetworkBuilder
-from .ops import Affine, Op
+from .ops import FTZ32, Affine, Op, gamma32
 
 __all__ = ["load_onnx", "from_model", "Var", "Context"]
 
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64",
                 onnx.TensorProto.FLOAT16: "float16"}
+#: unit roundoff of the element types whose execution the error model covers (float16 is not
+#: modelled: its range overflows too)
+_ROUNDOFF = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 ** -53}
+
+
+#: roundings an output of these nodes takes beyond its sum of products and bias
+_EXTRA_ROUNDINGS = {"BatchNormalization": 5, "Gemm": 2, "ReduceMean": 1, "AveragePool": 1,
+                    "GlobalAveragePool": 1}
+
+
+def _fan_in(W) -> int:
+    """The most nonzero entries in a row of ``W``."""
+    if sp.issparse(W):
+        W = sp.csr_array(W)
+        return int(np.diff(W.indptr).max()) if W.shape[0] else 0
+    return int((np.asarray(W) != 0).sum(axis=1).max()) if W.shape[0] else 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class Context:
         self.graph_outputs = graph_outputs
         self._names: set[str] = set()
         self.node: onnx.NodeProto | None = None
+        #: unit roundoff of the model's float type (None: its execution is not modelled)
+        self.roundoff: float | None = 2.0 ** -24
         #: tensor name -> the dropped Softmax/LogSoftmax transforms its values went through
         self.softmaxed: dict[str, tuple[Any, ...]] = {}
 
@@ -93,8 +111,15 @@ class Context:
         return Var(name, tuple(shape))
 
     def affine(self, var: Var, W, b: np.ndarray, out_shape: tuple[int, ...],
-               label: str = "") -> Var:
-        """Emit ``y = W x + b`` on ``var`` (``W``: (n_out, n_in) dense or sparse)."""
+               label: str = "", err_e0: np.ndarray | None = None) -> Var:
+        """Emit ``y = W x + b`` on ``var`` (``W``: (n_out, n_in) dense or sparse).
+
+        The map stands for one ONNX node run in float32: each output a sum of at most
+        ``k`` products and a bias, so within ``gamma32(k + 2) (|W| |x| + |b|)`` (plus
+        ``err_e0`` when given, for nodes with more roundings, and the flush-to-zero
+        allowance).  A bias node (Add, Sub) after an affine node counts that node's ``k``
+        too: onnxruntime may fuse the two into one sum.
+        """
         n_out = int(np.prod(out_shape, dtype=np.int64))
         b = np.asarray(b, dtype=np.float64).reshape(-1)
         if b.size == 1 and n_out != 1:
@@ -103,11 +128,23 @@ class Context:
         node = self.node
         origin = label or (node.op_type if node is not None else "")
         base = node.output[0] if node is not None else "affine"
-        return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b, origin=origin),
-                         out_shape)
+        if self.roundoff is None:
+            return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b,
+                                                     origin=origin), out_shape)
+        k = _fan_in(W) + _EXTRA_ROUNDINGS.get(label, 0)
+        prev = self.nb.g.nodes[var.node]["op"]
+        if label in ("Add", "Sub") and isinstance(prev, Affine):
+            k += _fan_in(prev.W)
+        rho = gamma32(k + 2, self.roundoff)
+        e0 = rho * np.abs(b) + (k + 2) * FTZ32
+        if err_e0 is not None:
+            e0 = e0 + rho * np.abs(err_e0)
+        return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b, origin=origin,
+                                                 err_rho=rho, err_e0=e0), out_shape)
 
     def linear(self, var: Var, fn: Callable[[np.ndarray], np.ndarray],
-               bias: np.ndarray | float = 0.0, label: str = "") -> Var:
+               bias: np.ndarray | float = 0.0, label: str = "",
+               err_e0: np.ndarray | None = None) -> Var:
         """Emit the affine map ``fn(x) + bias``; ``fn`` must be linear on batched tensors.
 
         ``fn`` maps a batch ``(B, *var.shape)`` to ``(B, *out_shape)``; its matrix is
@@ -116,7 +153,9 @@ class Context:
         """
         W, out_shape = probe_linear(fn, var.shape)
         bias_arr = np.broadcast_to(np.asarray(bias, dtype=np.float64), out_shape)
-        return self.affine(var, W, bias_arr.reshape(-1), out_shape, label)
+        if err_e0 is not None:
+            err_e0 = np.broadcast_to(err_e0, out_shape).reshape(-1)
+        return self.affine(var, W, bias_arr.reshape(-1), out_shape, label, err_e0)
 
     def index_map(self, var: Var, fn: Callable[[np.ndarray], np.ndarray],
                   fill: np.ndarray | float = 0.0, label: str = "") -> Var:
@@ -363,6 +402,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
 
     nb = NetworkBuilder()
     ctx = Context(nb, path, opset, {out_name})
+    ctx.roundoff = _ROUNDOFF.get(elem)
     in_node = ctx.fresh(vin.name)
     nb.add_input(in_node, in_shape)
     env[vin.name] = Var(in_node, in_shape)
@@ -420,6 +460,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
         "onnx_input": vin.name,
         "onnx_output": out_name,
         "onnx_input_dtype": _FLOAT_TYPES[elem],
+        "float_model": ctx.roundoff is not None,
         "onnx_input_shape": in_shape,
         "symbolic_dims": symbolic,
     }

@@ -20,6 +20,7 @@ from .ops import Concat as ConcatOp
 from .ops import MaxPool as MaxPoolOp
 from .ops import Relu as ReluOp
 from .ops import Sum as SumOp
+from .ops import gamma32
 from .tensor_ops import align, conv, pool_windows, reshape_target, spatial_pads
 
 __all__ = ["CONVERTERS"]
@@ -343,8 +344,9 @@ def _add(ctx, node, inputs):
             return [t]
         return [ctx.linear(t, lambda x: x, const, label=node.op_type)]
     n = terms[0].size
+    rho = gamma32(len(terms) + 1, ctx.roundoff) if ctx.roundoff is not None else 0.0
     summed = ctx.emit(node.output[0] + ("/sum" if np.any(const) else ""),
-                      lambda nm: SumOp(tuple(t.node for t in terms), n), out)
+                      lambda nm: SumOp(tuple(t.node for t in terms), n, err_rho=rho), out)
     if np.any(const):
         return [ctx.linear(summed, lambda x: x, const, label=node.op_type)]
     return [summed]
@@ -497,7 +499,10 @@ def _batchnorm(ctx, node, inputs):
     else:
         shape = (-1,) + (1,) * (len(v.shape) - 2)
     s_b, t_b = s.reshape(shape), t.reshape(shape)
-    return [ctx.linear(v, lambda x: x * s_b, t_b, label="BatchNormalization")]
+    # run op by op, (x - mean) / sqrt(var + eps) * scale + bias rounds terms that cancel in
+    # t = bias - mean s: their size goes into the error bound (times the node's gamma)
+    extra = (np.abs(mean * s) + np.abs(bias)).reshape(shape)
+    return [ctx.linear(v, lambda x: x * s_b, t_b, label="BatchNormalization", err_e0=extra)]
 
 
 @register("Relu")

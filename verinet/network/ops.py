@@ -28,7 +28,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Op", "Input", "Affine", "Relu", "Sum", "Concat", "MaxPool", "Matrix", "matvec_batch"]
+__all__ = ["Op", "Input", "Affine", "Relu", "Sum", "Concat", "MaxPool", "Matrix", "matvec_batch",
+           "gamma32", "FTZ32"]
 
 Matrix = np.ndarray | sp.csr_array
 
@@ -75,14 +76,58 @@ class Input(Op):
         raise AssertionError("Input has no forward rule; the network feeds it")
 
 
+def gamma32(n: int, u: float = 2.0 ** -24) -> float:
+    """A bound on the relative error of a sum of ``n`` terms (products or not) in floating
+    point with unit roundoff ``u`` (float32: ``2^-24``), in any order, with or without fused
+    multiply-adds: ``n u / (1 - n u)``, padded up for the float64 arithmetic that uses it."""
+    return 1.01 * n * u / (1.0 - n * u)
+
+
+#: Absolute error per float32 operation from flushing subnormal results to zero (onnxruntime
+#: may run with flush-to-zero): at most the smallest normal float32 per rounding.
+FTZ32 = 2.0 ** -126
+
+
 @dataclass(eq=False)
 class Affine(Op):
-    """``y = W x + b`` with ``W`` of shape ``(size, n_in)``."""
+    """``y = W x + b`` with ``W`` of shape ``(size, n_in)``.
+
+    ``err_rho``, ``err_M``, ``err_e0``: how far the source operators, run in float32, may
+    land from ``W x + b``: per entry at most ``err_rho * (M @ |x|) + err_e0`` with ``M`` =
+    ``err_M`` (``|W|`` when ``None``) and ``|x|`` any bound on the input's magnitude (see
+    :meth:`float_error`).  ``err_rho == 0``: exact (index maps, verinet's own rewrites).
+    """
 
     W: Matrix = field(default=None)  # type: ignore[assignment]
     b: np.ndarray = field(default=None)  # type: ignore[assignment]
     origin: str = ""  # the source operators folded into this map, for display
+    err_rho: float = 0.0
+    err_M: Matrix | None = None
+    err_e0: np.ndarray | None = None
     kind: ClassVar[str] = "Affine"
+
+    @property
+    def has_error(self) -> bool:
+        return self.err_rho > 0 or self.err_e0 is not None
+
+    def error_matrix(self) -> Matrix:
+        """``M`` of the error bound (``|W|`` unless the map was folded)."""
+        if self.err_M is not None:
+            return self.err_M
+        if getattr(self, "_absW", None) is None:
+            self._absW = abs(self.W)
+        return self._absW
+
+    def float_error(self, mag: np.ndarray) -> np.ndarray:
+        """``(B, size)``: the float32 evaluation error bound for inputs with ``|x| <= mag``
+        (``(B, n_in)``), rounded up; zeros for an exact map."""
+        out = np.zeros((mag.shape[0], self.size))
+        if self.err_rho > 0:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self.err_rho * matvec_batch(self.error_matrix(), mag) * (1 + 1e-12)
+        if self.err_e0 is not None:
+            out = out + self.err_e0
+        return np.where(np.isnan(out), np.inf, out)
 
     def __post_init__(self) -> None:
         assert self.W.ndim == 2, f"Affine weight must be 2-D, got shape {self.W.shape}"
@@ -128,6 +173,9 @@ class Relu(Op):
 
 @dataclass(eq=False)
 class Sum(Op):
+    """``y = x_1 + ... + x_k``; run in float32 it lands within ``err_rho * sum |x_i|``."""
+
+    err_rho: float = 0.0
     kind: ClassVar[str] = "Sum"
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:

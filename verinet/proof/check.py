@@ -62,8 +62,11 @@ def up(a):
 
 # ----------------------------------------------------------------------------- the model
 def read_model(path: str) -> tuple[int, list, str]:
-    """``(n_inputs, ops, digest)``; ops are ``("mat", W, b)``, ``("diag", d, b)`` (float64
-    arrays holding the file's float32 values exactly) or ``("relu",)``, in a chain."""
+    """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz)``, ``("diag", d, b,
+    rho, ftz)`` (float64 arrays holding the file's float32 values exactly) or ``("relu",)``,
+    in a chain.  Run in the file's float type, an affine op's output lands within ``rho (|W|
+    |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`); ``rho`` is None for float
+    types not modelled (float16)."""
     import onnx
     from onnx import numpy_helper
 
@@ -80,6 +83,19 @@ def read_model(path: str) -> tuple[int, list, str]:
     if len(inputs) != 1 or len(g.output) != 1:
         raise CheckInputError(f"{path}: needs exactly one input and one output")
     dims = [d.dim_value or 1 for d in inputs[0].type.tensor_type.shape.dim]
+    u = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 ** -53}.get(
+        inputs[0].type.tensor_type.elem_type)
+
+    def lin(kind, W, b, k):
+        """An affine op whose outputs are sums of ``k`` terms and roundings in all."""
+        if u is None:
+            return (kind, W, b, None, 0.0)
+        return (kind, W, b, k * u / (1 - k * u), k * 2.0 ** -126)
+
+    def fan_in():  # terms of the op before, which onnxruntime may fuse with a bias
+        if ops and ops[-1][0] == "mat":
+            return int((ops[-1][1] != 0).sum(axis=1).max())
+        return 1 if ops and ops[-1][0] == "diag" else 0
     n = int(np.prod(dims))
     cur, size, ops = inputs[0].name, n, []
     for node in g.node:
@@ -110,7 +126,8 @@ def read_model(path: str) -> tuple[int, list, str]:
                 raise CheckInputError(f"{where}: weight shape {W.shape} does not fit {size}")
             b = inits[node.input[2]].reshape(-1) if len(node.input) > 2 else np.zeros(W.shape[0])
             size = W.shape[0]
-            ops.append(("mat", np.ascontiguousarray(W), np.broadcast_to(b, (size,)).copy()))
+            k = int((W != 0).sum(axis=1).max()) + 2 + (2 if op == "Gemm" else 0)
+            ops.append(lin("mat", np.ascontiguousarray(W), np.broadcast_to(b, (size,)).copy(), k))
         elif op in ("Add", "Sub", "Mul"):
             if len(data) != 1 or data[0] not in inits:
                 raise CheckInputError(f"{where}: only with one constant operand")
@@ -119,14 +136,13 @@ def read_model(path: str) -> tuple[int, list, str]:
                 raise CheckInputError(f"{where}: constant of {c.size} entries for {size}")
             c = np.broadcast_to(c, (size,)).copy()
             first = node.input[0] == cur
-            if op == "Add" and ops and ops[-1][0] == "mat" and not ops[-1][2].any():
-                ops[-1] = ("mat", ops[-1][1], c)  # x @ W + c: the same real function
-            elif op == "Add":
-                ops.append(("diag", np.ones(size), c))
+            if op == "Add":
+                ops.append(lin("diag", np.ones(size), c, 3 + fan_in()))
             elif op == "Sub":
-                ops.append(("diag", np.ones(size), -c) if first else ("diag", -np.ones(size), c))
+                ops.append(lin("diag", np.ones(size), -c, 3 + fan_in()) if first else
+                           lin("diag", -np.ones(size), c, 3 + fan_in()))
             else:
-                ops.append(("diag", c, np.zeros(size)))
+                ops.append(lin("diag", c, np.zeros(size), 3))
         else:
             raise CheckInputError(f"{where}: operator not accepted by the checker")
         cur = node.output[0]
@@ -135,9 +151,32 @@ def read_model(path: str) -> tuple[int, list, str]:
     h = hashlib.sha256(f"n={n}".encode())
     for o in ops:
         h.update(o[0].encode())
-        for a in o[1:]:
+        for a in o[1:3]:
             h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
     return n, ops, h.hexdigest()
+
+
+def semantic_ops(ops: list, semantics: str) -> list:
+    """The ops with the error bounds the semantics asks for (none for ``"real"``)."""
+    if semantics == "real":
+        return [o if o[0] == "relu" else (o[0], o[1], o[2], 0.0, 0.0) for o in ops]
+    if semantics != "float32":
+        raise ProofError("header", f"unknown semantics {semantics!r}")
+    if any(o[0] != "relu" and o[3] is None for o in ops):
+        raise ProofError("header", "float32 semantics for a model whose float type (float16) "
+                                   "the checker does not model")
+    return ops
+
+
+def float_error(op, mag):
+    """``(B, size)``: how far the op's float output may land from ``W x + b`` for inputs
+    with ``|x| <= mag`` (rounded up); 0 in the real semantics."""
+    if not op[3] and not op[4]:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
+        e = up((op[3] * (s + np.abs(op[2])) + op[4]) * (1 + 1e-12))
+    return np.where(np.isnan(e), np.inf, e)
 
 
 def n_outputs(n_in: int, ops: list) -> int:
@@ -299,13 +338,17 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
     phases, prior = phases or {}, prior or {}
     B = lo.shape[0]
     L, U_ = [lo], [hi]
+    D = [0.0]  # per node, the float error bound of the op producing it
     infeasible = np.zeros(B, dtype=bool)
     for i, op in enumerate(ops):
         pl, pu = L[-1], U_[-1]
         if op[0] == "relu":
             l, u = np.maximum(pl, 0.0), np.maximum(pu, 0.0)
+            D.append(0.0)
         else:
+            D.append(float_error(op, np.maximum(np.abs(pl), np.abs(pu))))
             l, u = _interval(op, pl, pu)
+            l, u = down(l - D[-1]), up(u + D[-1])
             last = i + 1 == len(ops)
             if last or ops[i + 1][0] == "relu":
                 # back-substitute the output and, before a ReLU, the entries not proved
@@ -317,7 +360,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
                     E = np.zeros((2 * k, m))
                     E[np.arange(k), idx], E[k + np.arange(k), idx] = 1.0, -1.0
                     val, _, _ = _backsub(ops, i + 1, np.broadcast_to(E, (B, 2 * k, m)), L, U_,
-                                         lo, hi, phases)
+                                         lo, hi, phases, D)
                     l, u = l.copy(), u.copy()
                     l[:, idx] = np.maximum(l[:, idx], val[:, :k])
                     u[:, idx] = np.minimum(u[:, idx], -val[:, k:])
@@ -333,7 +376,8 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
         U_.append(u)
     Cy, Cx = rows
     K = len(ops)
-    val, A, off = _backsub(ops, K, np.broadcast_to(Cy, (B,) + Cy.shape), L, U_, lo, hi, phases)
+    val, A, off = _backsub(ops, K, np.broadcast_to(Cy, (B,) + Cy.shape), L, U_, lo, hi, phases,
+                           D)
     xin, xe = _box_min(Cx, lo, hi)
     ilo, ie = _box_min(Cy, L[K], U_[K])
     with np.errstate(invalid="ignore", over="ignore"):
@@ -379,9 +423,10 @@ def _bmv(X, v):
     return np.matmul(X, v[:, :, None])[..., 0]
 
 
-def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
+def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
     """Lower bounds of ``Lam . node_k`` over each box: ``(val, A, off)``, with
-    ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``)."""
+    ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``; ``D[j]``: the
+    float error bound of node ``j``, ``Lam . node >= Lam . (W x + b) - |Lam| . D``)."""
     const = np.zeros(Lam.shape[:2])
     err = np.zeros(Lam.shape[:2])
     with np.errstate(invalid="ignore", over="ignore"):
@@ -412,6 +457,8 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, out=False):
                 cb = Lam @ b
                 const = const + cb
                 err = err + gamma(b.size) * (np.abs(Lam) @ np.abs(b)) + U * np.abs(const)
+                if not np.isscalar(D[j + 1]):
+                    err = err + _bmv(np.abs(Lam), D[j + 1]) * (1 + 1e-12)
                 if op[0] == "diag":
                     new = Lam * W
                     err = err + U * 2 * _bmv(np.abs(new), mag_in)
@@ -543,13 +590,16 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
             n_rows += blo.size
             continue
         W, b = op[1], op[2]
+        d = float_error(op, np.maximum(np.abs(L[i]), np.abs(U_[i]))[None])
+        d = d[0] if not np.isscalar(d) else np.zeros(m)
         if op[0] == "diag":
             rr, cc, vv = np.arange(m), src, -W
         else:
             rr, cc = np.nonzero(W)
             cc, vv = src[cc], -W[rr, cc]
         block(np.concatenate([np.arange(m), rr]), np.concatenate([dst, cc]),
-              np.concatenate([np.ones(m), vv]), b.copy(), b.copy())
+              np.concatenate([np.ones(m), vv]), down(b - d) if d.any() else b.copy(),
+              up(b + d) if d.any() else b.copy())
     y0 = offs[len(ops)]
     for ax, ay, d in term:
         cx = [(i, v) for i, v in enumerate(ax) if v] + [(int(y0 + j), v)
@@ -657,6 +707,9 @@ class Checker:
         self.counts = {"bound": 0, "farkas": 0, "unchecked": 0, "nodes": 0}
         self.unchecked: list[str] = []
         self.on_lp_leaf = None  # producer hook: NodeLP -> (rows, multipliers) or None
+        # producer hook: (kind, node, lo, hi) -> True when it rewrote the failing node in place
+        # (kind "box": a bound leaf, "shrink": a shrink, "phase": a phase bound leaf)
+        self.repair = None
 
     def run(self, trees):
         if len(trees) != len(self.groups):
@@ -668,6 +721,7 @@ class Checker:
     def walk_boxes(self, where, tree, lo, hi, terms):
         Cy, Cx, d_hi, tj = group_rows(terms, self.n_in, self.n_out)
         level = [(where, tree, lo, hi, None)]
+        self.pending: list[list] = [[] for _ in terms]  # hand-offs, walked per term at the end
         while level:
             nxt = []
             for s in range(0, len(level), self.BATCH):
@@ -684,6 +738,9 @@ class Checker:
                                          d_hi, tj, terms, [x[b:b + 1] for x in L],
                                          [x[b:b + 1] for x in U_])
             level = nxt
+        for j, items in enumerate(self.pending):
+            if items:
+                self.walk_phases(items, terms[j])
 
     def box_node(self, w, node, lo, hi, lbs, closed, A, off, d_hi, tj, terms, L, U_):
         if closed.all():
@@ -698,11 +755,15 @@ class Checker:
                 self.counts["bound"] += 1
                 return []
             if kind == "b":
+                if self.repair is not None and self.repair("box", node, lo, hi):
+                    return [(w, node, lo, hi, lbs)]
                 bad = [j for j in range(len(terms)) if not closed[j]]
                 raise ProofError(w, f"bound leaf not closed: term {bad[0]}, best row margin "
                                     f"{float(np.max(lbs[tj == bad[0]] - d_hi[tj == bad[0]])):.3g}")
             clo, chi = _hexes(node.get("lo"), w, lo.size), _hexes(node.get("hi"), w, lo.size)
             if (sh[0] < clo).any() or (sh[1] > chi).any():
+                if self.repair is not None and self.repair("shrink", node, lo, hi):
+                    return [(w, node, lo, hi, lbs)]
                 raise ProofError(w, "shrunk box does not contain every remaining counterexample")
             return [(w + ".k", node.get("c"), np.maximum(lo, clo), np.minimum(hi, chi), lbs)]
         if kind == "s":
@@ -721,8 +782,7 @@ class Checker:
                 raise ProofError(w, "a hand-off needs one phase tree per term")
             for j, sub in enumerate(c):
                 if not closed[j]:
-                    rj = tj == j
-                    self.walk_phases(f"{w}.h{j}", sub, lo, hi, terms[j], lbs[rj], L, U_)
+                    self.pending[j].append((f"{w}.h{j}", sub, {}, (L, U_), lbs[tj == j], lo, hi))
             return []
         if kind == "z":
             self.counts["unchecked"] += 1
@@ -730,29 +790,31 @@ class Checker:
             return []
         raise ProofError(w, f"unknown node {str(node)[:60]!r}")
 
-    def walk_phases(self, where, tree, lo, hi, term, plb, L0, U0):
+    def walk_phases(self, level, term):
+        """The phase trees of hand-offs of one term, all boxes batched together; items
+        ``(where, node, phases, (L, U) prior, row lower bounds, lo, hi)``."""
         Cy, Cx, d_hi, _ = group_rows([term], self.n_in, self.n_out)
-        level = [(where, tree, {}, (L0, U0), plb)]
+        L0 = level[0][3][0]
         while level:
             nxt = []
             for s in range(0, len(level), self.BATCH):
                 part = level[s:s + self.BATCH]
-                B = len(part)
                 ph = {i: np.stack([p[2].get(i, np.zeros(L0[i].shape[1], dtype=np.int8))
                                    for p in part]) for i in self.relu_ops}
                 prior = {k: (np.concatenate([p[3][0][k] for p in part]),
                              np.concatenate([p[3][1][k] for p in part]))
                          for k in range(1, len(self.ops) + 1)}
-                L, U_, inf, lb, _, _ = bounds(self.ops, np.repeat(lo[None], B, 0),
-                                              np.repeat(hi[None], B, 0), (Cy, Cx), ph, prior)
-                for b, (w, node, phases, _, p) in enumerate(part):
+                L, U_, inf, lb, _, _ = bounds(self.ops, np.stack([p[5] for p in part]),
+                                              np.stack([p[6] for p in part]), (Cy, Cx), ph, prior)
+                for b, (w, node, phases, _, p, lo, hi) in enumerate(part):
                     self.counts["nodes"] += 1
                     lbs = np.maximum(lb[b], p)
                     Lb, Ub = [x[b:b + 1] for x in L], [x[b:b + 1] for x in U_]
                     if inf[b] or (lbs > d_hi).any():
                         self.counts["bound"] += 1
                         continue
-                    nxt += self.phase_node(w, node, phases, Lb, Ub, lbs, term)
+                    nxt += [c + (lo, hi) for c in self.phase_node(w, node, phases, Lb, Ub, lbs,
+                                                                  term)]
             level = nxt
 
     def phase_node(self, w, node, phases, L, U_, lbs, term):
@@ -795,6 +857,8 @@ class Checker:
             self.unchecked.append(f"{w}: {node.get('why', 'unchecked')}")
             return []
         if kind == "b":
+            if self.repair is not None and self.repair("phase", node, None, None):
+                return [(w, node, phases, (L, U_), lbs)]
             raise ProofError(w, "phase bound leaf not closed")
         raise ProofError(w, f"unknown node {str(node)[:60]!r}")
 
@@ -831,9 +895,7 @@ def check(model_path: str, prop_path: str, proof: dict) -> Checker:
     groups, pdig = read_property(prop_path, n_in, n_outputs(n_in, ops))
     if not isinstance(proof, dict) or proof.get("format") != FORMAT:
         raise ProofError("header", f"not a {FORMAT} certificate")
-    if proof.get("semantics") != "real":
-        raise ProofError("header", f"semantics {proof.get('semantics')!r}: this checker "
-                                   "checks 'real' certificates")
+    ops = semantic_ops(ops, proof.get("semantics"))
     if proof.get("model") != mdig:
         raise ProofError("header", "the certificate is for other weights (model digest differs)")
     if proof.get("property") != pdig:

@@ -175,27 +175,75 @@ def _farkas_from_highs(lp: C.NodeLP):
     return None
 
 
+class _Repair:
+    """Rewrites, in place, the nodes the checker's own bounds cannot close (its bounds and
+    the search's differ in rounding and in their float32 error model): a bound leaf is
+    bisected (its widest dimension; at most ``depth`` times down one branch), a shrink the
+    checker cannot reproduce becomes the input splits that carve its box out (the slabs cut
+    off become bound leaves), and a phase bound leaf becomes a Farkas leaf."""
+
+    def __init__(self, depth: int = 12):
+        self.depth = depth
+        self.level: dict[int, int] = {}
+        self.count = 0
+
+    def __call__(self, kind: str, node: dict, lo, hi) -> bool:
+        self.count += 1
+        if kind == "phase":
+            node.clear()
+            node["t"] = "f"
+            return True
+        d0 = self.level.get(id(node), 0)
+        if kind == "box":
+            if d0 >= self.depth:
+                return False
+            dim = int(np.argmax(hi - lo))
+            mid = 0.5 * (lo[dim] + hi[dim])
+            if not lo[dim] < mid < hi[dim]:
+                return False
+            kids = [{"t": "b"}, {"t": "b"}]
+            node.clear()
+            node.update(t="s", d=dim, v=float(mid).hex(), c=kids)
+            for k in kids:
+                self.level[id(k)] = d0 + 1
+            return True
+        clo = np.array([float.fromhex(v) for v in node["lo"]])
+        chi = np.array([float.fromhex(v) for v in node["hi"]])
+        inner = node["c"]
+        chain = inner
+        for dim in range(lo.size):  # innermost first: the last cut wraps the others
+            if chi[dim] < hi[dim]:
+                chain = {"t": "s", "d": dim, "v": float(chi[dim]).hex(),
+                         "c": [chain, {"t": "b"}]}
+            if clo[dim] > lo[dim]:
+                chain = {"t": "s", "d": dim, "v": float(clo[dim]).hex(),
+                         "c": [{"t": "b"}, chain]}
+        node.clear()
+        node.update(chain if chain is not inner else {"t": "b"})
+        if chain is inner:  # nothing to cut: the child covers the box
+            node.clear()
+            node.update(inner)
+        return True
+
+
 def write_proof(log: ProofLog, model_path: str, prop_path: str, out_path: str,
-                relu_sizes: list[int] | None = None) -> ProofSummary:
-    """Assemble, complete (Farkas leaves) and check the certificate; write it to ``out_path``
-    (gzip when it ends in ``.gz``).  Raises :class:`verinet.proof.check.ProofError` when the
-    checker rejects it (the file is then not written)."""
+                semantics: str = "float32") -> ProofSummary:
+    """Assemble, complete (Farkas leaves) and check the certificate of an ``unsat`` proved in
+    ``semantics`` (``Result.semantics``); write it to ``out_path`` (gzip when it ends in
+    ``.gz``).  Raises :class:`verinet.proof.check.ProofError` when the checker rejects it
+    (the file is then not written)."""
     t0 = time.monotonic()
     n_in, ops, mdig = C.read_model(model_path)
     groups, pdig = C.read_property(prop_path, n_in, C.n_outputs(n_in, ops))
     if len(log.cases) != len(groups):
         raise C.ProofError("root", f"the search had {len(log.cases)} cases, the checker reads "
                                    f"{len(groups)} input boxes")
-    checker = C.Checker(n_in, ops, groups)
-    if relu_sizes is not None:
-        sizes = [ops[i - 1][1].shape[0] if ops[i - 1][0] == "mat" else None
-                 for i in checker.relu_ops]
-        if len(sizes) != len(relu_sizes):
-            raise C.ProofError("root", "the network's ReLU layers differ from the checker's")
+    checker = C.Checker(n_in, C.semantic_ops(ops, semantics), groups)
     trees = [t.nodes[0] if t.nodes else {"t": "z", "why": "no search"} for t in log.cases]
-    proof = {"format": C.FORMAT, "semantics": "real", "model": mdig, "property": pdig,
+    proof = {"format": C.FORMAT, "semantics": semantics, "model": mdig, "property": pdig,
              "groups": trees}
     checker.on_lp_leaf = _farkas_from_highs
+    checker.repair = _Repair()
     checker.run(trees)
     text = json.dumps(proof, separators=(",", ":"))
     opener = gzip.open if out_path.endswith(".gz") else open

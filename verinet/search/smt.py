@@ -204,7 +204,24 @@ def _enc_affine(enc: SmtEncoding, name: str, op: Affine, ins: list[Terms],
     new_lo = Wp @ lo + Wn @ hi + op.b
     new_hi = Wp @ hi + Wn @ lo + op.b
     k = int(np.max(np.diff(W.indptr))) if sp.issparse(W) else W.shape[1]
-    return out, _widen(np.asarray(new_lo), np.asarray(new_hi), Wa @ mag + np.abs(op.b), k)
+    new_lo, new_hi = _widen(np.asarray(new_lo), np.asarray(new_hi), Wa @ mag + np.abs(op.b), k)
+    if op.has_error:  # run in float32, each entry lands within d of W u + b
+        d = op.float_error(mag[None])[0]
+        out = _with_error(enc, name, out, d)
+        new_lo, new_hi = new_lo - d, new_hi + d
+    return out, (new_lo, new_hi)
+
+
+def _with_error(enc: SmtEncoding, name: str, terms: list, d: np.ndarray) -> list:
+    """``terms[i] + e_i`` with fresh reals ``|e_i| <= d_i`` (rounded up to a rational)."""
+    out = []
+    for i, (t, di) in enumerate(zip(terms, d)):
+        e = z3.Real(f"{name}#err{i}", enc.ctx)
+        if np.isfinite(di):  # an overflowing bound leaves e free: nothing is assumed
+            q = enc.q(float(np.nextafter(di, np.inf)))
+            enc.constraints += [e <= q, e >= -q]
+        out.append(t + e)
+    return out
 
 
 def _enc_relu(enc: SmtEncoding, name: str, op: Relu, ins: list[Terms],
@@ -265,7 +282,12 @@ def _enc_sum(enc, name, op: Sum, ins, bnds, phases):
     lo = np.sum([b[0] for b in bnds], axis=0)
     hi = np.sum([b[1] for b in bnds], axis=0)
     mag = np.sum([np.maximum(np.abs(a), np.abs(c)) for a, c in bnds], axis=0)
-    return out, _widen(lo, hi, mag, len(ins))
+    lo, hi = _widen(lo, hi, mag, len(ins))
+    if op.err_rho:
+        d = op.err_rho * mag * (1 + 1e-12)
+        out = _with_error(enc, name, out, d)
+        lo, hi = lo - d, hi + d
+    return out, (lo, hi)
 
 
 def _enc_concat(enc, name, op: Concat, ins, bnds, phases):
@@ -489,8 +511,17 @@ def smt_decide(network: Network, case: Case, checker: CexChecker, deadline: floa
     """
     t0 = time.monotonic()
     try:
-        return _decide(network, case, checker, deadline, stats, fixed, box, conj,
-                       relu_mode, prune)
+        out = _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode,
+                      prune)
+        if out.status == "unknown" and network.models_float and time.monotonic() < deadline:
+            # the float32 encoding reaches the bad region only through its rounding
+            # allowance, with no point that confirms; the exact (real) encoding may still
+            # give one that does (a witness is checked whatever encoding produced it)
+            real = _decide(network.real(), case, checker, deadline, stats, fixed, box, conj,
+                           relu_mode, prune)
+            if real.status == "sat":
+                return real
+        return out
     finally:
         stats.time_smt += time.monotonic() - t0
 
