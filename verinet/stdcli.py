@@ -51,7 +51,8 @@ def capability_lines(capability: str) -> list[str]:
         return ["7", str(onnx.defs.onnx_opset_version())]
     if capability == "--onnx-element-types":
         return ["real", "float32 * sat witnesses are replayed in float32 by onnxruntime; "
-                "unsat is proved for the real-valued function (float32 rounding not modelled)"]
+                "unsat is proved for the network as it runs in float32 (piecewise-linear "
+                "models) or for its real-valued function (the interval engine)"]
     if capability == "--onnx-operators":
         from .network.onnx_interval import INTERVAL_OPS
         from .network.onnx_ops import CONVERTERS

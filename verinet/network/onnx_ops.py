@@ -91,8 +91,8 @@ def _identity(ctx, node, inputs):
 def _cast(ctx, node, inputs):
     v = _only_var(ctx, inputs)
     to = attrs(node).get("to")
-    # float32 <-> float64 casts are the identity under verinet's real-arithmetic semantics
-    # (the IR is float64; float32 rounding is ignored as everywhere else).  Narrower types
+    # float32 <-> float64 casts are taken as the identity (a float64 -> float32 cast inside
+    # a float64 model rounds, which the error model does not cover).  Narrower types
     # round hard (float16: 11 significant bits) or are not real at all: refused.
     if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
         name = onnx.TensorProto.DataType.Name(to) if to is not None else "?"

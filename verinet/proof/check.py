@@ -15,8 +15,10 @@ checks each Farkas leaf over LP rows it builds itself from its own bounds.
 What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithmetic
 being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
 an a-priori error bound of the ``gamma_n = n u / (1 - n u)`` kind, then rounded outward);
-the ``onnx`` package's protobuf reader.  The semantics checked is ``real``: the network
-as the real-valued function its float32 weights define.
+the ``onnx`` package's protobuf reader.  The semantics checked is the certificate's:
+``float32`` (the network as it runs in float32: each affine node's outputs within
+``gamma_k (|W| |x| + |b|) + k 2^-126`` of the exact value, see :func:`read_model`) or
+``real`` (the real-valued function of its weights).
 """
 
 from __future__ import annotations

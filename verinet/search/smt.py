@@ -556,6 +556,10 @@ def _decide(network, case, checker, deadline, stats, fixed, box, conj, relu_mode
             return SplitOutcome("sat", cex)
         if scale is None:
             scale = _row_scales(network, case, conj, x)
+            if not all(np.isfinite(np.asarray(v, dtype=float)).all() for v in scale):
+                return SplitOutcome("unknown", reason=(
+                    "z3's point does not confirm, and the rows' scale overflows: no margin "
+                    "to retry with"))
     return SplitOutcome("unknown", reason=(
         f"z3 solutions, even {_NUDGE[-1]:g} (relative) inside the bad region, did not "
         "confirm in floating point"))
