@@ -29,7 +29,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
 from .ir import Network, NetworkBuilder
-from .ops import FTZ32, Affine, Op, gamma32
+from .ops import UNDERFLOW, Affine, Op, gamma32
 
 __all__ = ["load_onnx", "from_model", "Var", "Context"]
 
@@ -43,6 +43,26 @@ _ROUNDOFF = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 **
 #: roundings an output of these nodes takes beyond its sum of products and bias
 _EXTRA_ROUNDINGS = {"BatchNormalization": 5, "Gemm": 2, "ReduceMean": 1, "AveragePool": 1,
                     "GlobalAveragePool": 1}
+
+#: nodes whose output rows are computed exactly in floating point when the row has at most
+#: one nonzero weight, that weight is +-1, and the row's constant term is 0: ``x * 1``,
+#: ``x * 0``, ``-x`` and sums with zeros round to themselves (Gemm only with alpha = 1)
+_EXACT_UNIT_ROWS = {"MatMul", "Gemm", "Conv", "Add", "Sub", "Neg", "Mul", "Div"}
+
+
+def _unit_rows(W) -> np.ndarray:
+    """Rows of ``W`` with no nonzero entry, or exactly one, equal to +-1."""
+    if sp.issparse(W):
+        W = sp.csr_array(W)
+        W.eliminate_zeros()
+        nnz = np.diff(W.indptr)
+        big = np.asarray(abs(W).max(axis=1).todense()).reshape(-1) if W.shape[1] else \
+            np.zeros(W.shape[0])
+    else:
+        W = np.asarray(W)
+        nnz = (W != 0).sum(axis=1)
+        big = np.abs(W).max(axis=1) if W.shape[1] else np.zeros(W.shape[0])
+    return (nnz == 0) | ((nnz == 1) & (big == 1.0))
 
 
 def _fan_in(W) -> int:
@@ -111,14 +131,18 @@ class Context:
         return Var(name, tuple(shape))
 
     def affine(self, var: Var, W, b: np.ndarray, out_shape: tuple[int, ...],
-               label: str = "", err_e0: np.ndarray | None = None) -> Var:
+               label: str = "", err_e0: np.ndarray | None = None,
+               exact_ok: bool = True) -> Var:
         """Emit ``y = W x + b`` on ``var`` (``W``: (n_out, n_in) dense or sparse).
 
         The map stands for one ONNX node run in float32: each output a sum of at most
         ``k`` products and a bias, so within ``gamma32(k + 2) (|W| |x| + |b|)`` (plus
-        ``err_e0`` when given, for nodes with more roundings, and the flush-to-zero
-        allowance).  A bias node (Add, Sub) after an affine node counts that node's ``k``
-        too: onnxruntime may fuse the two into one sum.
+        ``err_e0`` when given, for nodes with more roundings, and ``k + 2`` times the
+        largest underflow error of one rounding, IEEE gradual underflow).  A bias node
+        (Add, Sub) after an affine node counts that node's ``k`` too: onnxruntime may fuse
+        the two into one sum.  Rows that copy an input (weight +-1, no constant, see
+        ``_EXACT_UNIT_ROWS``; ``exact_ok=False`` when the node scales its product) carry no
+        error.
         """
         n_out = int(np.prod(out_shape, dtype=np.int64))
         b = np.asarray(b, dtype=np.float64).reshape(-1)
@@ -136,15 +160,26 @@ class Context:
         if label in ("Add", "Sub") and isinstance(prev, Affine):
             k += _fan_in(prev.W)
         rho = gamma32(k + 2, self.roundoff)
-        e0 = rho * np.abs(b) + (k + 2) * FTZ32
+        e0 = rho * np.abs(b) + (k + 2) * UNDERFLOW[self.roundoff]
         if err_e0 is not None:
             e0 = e0 + rho * np.abs(err_e0)
+        M = None
+        if exact_ok and label in _EXACT_UNIT_ROWS:
+            exact = _unit_rows(W) & (b == 0) & (err_e0 is None or ~np.any(err_e0 != 0))
+            if exact.all():
+                return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b,
+                                                         origin=origin), out_shape)
+            if exact.any():
+                keep = (~exact).astype(np.float64)
+                M = sp.csr_array(sp.diags(keep) @ abs(W)) if sp.issparse(W) else \
+                    np.abs(W) * keep[:, None]
+                e0 = e0 * keep
         return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b, origin=origin,
-                                                 err_rho=rho, err_e0=e0), out_shape)
+                                                 err_rho=rho, err_M=M, err_e0=e0), out_shape)
 
     def linear(self, var: Var, fn: Callable[[np.ndarray], np.ndarray],
                bias: np.ndarray | float = 0.0, label: str = "",
-               err_e0: np.ndarray | None = None) -> Var:
+               err_e0: np.ndarray | None = None, exact_ok: bool = True) -> Var:
         """Emit the affine map ``fn(x) + bias``; ``fn`` must be linear on batched tensors.
 
         ``fn`` maps a batch ``(B, *var.shape)`` to ``(B, *out_shape)``; its matrix is
@@ -155,7 +190,7 @@ class Context:
         bias_arr = np.broadcast_to(np.asarray(bias, dtype=np.float64), out_shape)
         if err_e0 is not None:
             err_e0 = np.broadcast_to(err_e0, out_shape).reshape(-1)
-        return self.affine(var, W, bias_arr.reshape(-1), out_shape, label, err_e0)
+        return self.affine(var, W, bias_arr.reshape(-1), out_shape, label, err_e0, exact_ok)
 
     def index_map(self, var: Var, fn: Callable[[np.ndarray], np.ndarray],
                   fill: np.ndarray | float = 0.0, label: str = "") -> Var:

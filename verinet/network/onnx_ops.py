@@ -424,7 +424,7 @@ def _gemm(ctx, node, inputs):
         fn = lambda x: alpha * (M @ t(x, tb))  # noqa: E731
         v = B
     bias = 0.0 if C is None else beta * np.asarray(C, dtype=np.float64)
-    return [ctx.linear(v, fn, bias, label="Gemm")]
+    return [ctx.linear(v, fn, bias, label="Gemm", exact_ok=alpha == 1.0)]
 
 
 @register("ReduceSum", "ReduceMean")

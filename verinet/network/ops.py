@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["Op", "Input", "Affine", "Relu", "Sum", "Concat", "MaxPool", "Matrix", "matvec_batch",
-           "gamma32", "FTZ32"]
+           "gamma32", "UNDERFLOW"]
 
 Matrix = np.ndarray | sp.csr_array
 
@@ -83,9 +83,11 @@ def gamma32(n: int, u: float = 2.0 ** -24) -> float:
     return 1.01 * n * u / (1.0 - n * u)
 
 
-#: Absolute error per float32 operation from flushing subnormal results to zero (onnxruntime
-#: may run with flush-to-zero): at most the smallest normal float32 per rounding.
-FTZ32 = 2.0 ** -126
+#: Absolute error of one rounding that underflows, by unit roundoff: IEEE gradual underflow
+#: loses at most half the smallest subnormal (float32 ``2^-150``, float64 ``2^-1075``); one
+#: subnormal spacing is allowed.  Flush-to-zero/denormals-are-zero (not onnxruntime's default:
+#: the session option ``session.set_denormal_as_zero``) is outside the model.
+UNDERFLOW = {2.0 ** -24: 2.0 ** -149, 2.0 ** -53: 2.0 ** -1074}
 
 
 @dataclass(eq=False)

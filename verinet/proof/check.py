@@ -16,9 +16,10 @@ What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithm
 being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
 an a-priori error bound of the ``gamma_n = n u / (1 - n u)`` kind, then rounded outward);
 the ``onnx`` package's protobuf reader.  The semantics checked is the certificate's:
-``float32`` (the network as it runs in float32: each affine node's outputs within
-``gamma_k (|W| |x| + |b|) + k 2^-126`` of the exact value, see :func:`read_model`) or
-``real`` (the real-valued function of its weights).
+``float32`` (the network as it runs in IEEE float32, gradual underflow: each affine node's
+outputs within ``gamma_k (|W| |x| + |b|) + k 2^-149`` of the exact value, and exact where a
+row copies an input with weight +-1 and no constant, see :func:`read_model`) or ``real``
+(the real-valued function of its weights).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def read_model(path: str) -> tuple[int, list, str]:
     """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz)``, ``("diag", d, b,
     rho, ftz)`` (float64 arrays holding the file's float32 values exactly) or ``("relu",)``,
     in a chain.  Run in the file's float type, an affine op's output lands within ``rho (|W|
-    |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`); ``rho`` is None for float
-    types not modelled (float16)."""
+    |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`; ``rho`` and ``ftz`` per
+    output); ``rho`` is None for float types not modelled (float16)."""
     import onnx
     from onnx import numpy_helper
 
@@ -88,11 +89,19 @@ def read_model(path: str) -> tuple[int, list, str]:
     u = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 ** -53}.get(
         inputs[0].type.tensor_type.elem_type)
 
+    eta = {2.0 ** -24: 2.0 ** -149, 2.0 ** -53: 2.0 ** -1074}.get(u)  # one underflow
+
     def lin(kind, W, b, k):
-        """An affine op whose outputs are sums of ``k`` terms and roundings in all."""
+        """An affine op whose outputs are sums of ``k`` terms and roundings in all; a row
+        with no constant and at most one nonzero weight, +-1, is exact (``x * 1``, ``x *
+        0``, sums with zeros)."""
         if u is None:
             return (kind, W, b, None, 0.0)
-        return (kind, W, b, k * u / (1 - k * u), k * 2.0 ** -126)
+        nz = W != 0 if kind == "mat" else (W != 0)[:, None]
+        big = np.abs(W).max(axis=1) if kind == "mat" else np.abs(W)
+        inexact = ~(((nz.sum(axis=1) == 0) | ((nz.sum(axis=1) == 1) & (big == 1.0))) &
+                    (b == 0))
+        return (kind, W, b, inexact * (k * u / (1 - k * u)), inexact * (k * eta))
 
     def fan_in():  # terms of the op before, which onnxruntime may fuse with a bias
         if ops and ops[-1][0] == "mat":
@@ -173,7 +182,7 @@ def semantic_ops(ops: list, semantics: str) -> list:
 def float_error(op, mag):
     """``(B, size)``: how far the op's float output may land from ``W x + b`` for inputs
     with ``|x| <= mag`` (rounded up); 0 in the real semantics."""
-    if not op[3] and not op[4]:
+    if not np.any(op[3]) and not np.any(op[4]):
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
