@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from verinet import load
+from verinet.config import VerifierConfig
 from verinet.proof.check import ProofError
 from verinet.proof.produce import ProofLog, write_proof
 from verinet.result import Status
 from verinet.spec.vnnlib import read_vnnlib
 from verinet.verify import verify
 
-FIELDS = ["onnx", "vnnlib", "status", "solve_s", "solve_log_s", "write_s", "check_s",
+FIELDS = ["onnx", "vnnlib", "status", "semantics", "solve_s", "solve_log_s", "write_s", "check_s",
           "check_rc", "check_out", "nodes", "bound", "farkas", "unchecked", "bytes_gz"]
 
 
@@ -49,19 +50,22 @@ def instances(folder: Path, all_: bool) -> list[tuple[str, str, float]]:
     return rows
 
 
-def run_one(folder: Path, onnx: str, prop: str, timeout: float, keep: Path | None) -> dict:
+def run_one(folder: Path, onnx: str, prop: str, timeout: float, keep: Path | None,
+            semantics: str = "float32") -> dict:
     m, p = str(folder / onnx), str(folder / prop)
     net, spec = load(m), read_vnnlib(p)
+    cfg = VerifierConfig(semantics=semantics)
     row = {"onnx": onnx, "vnnlib": prop}
     t = time.monotonic()
-    r0 = verify(net, spec, timeout=timeout)
+    r0 = verify(net, spec, config=cfg, timeout=timeout)
     row["solve_s"] = round(time.monotonic() - t, 3)
     log = ProofLog()
     t = time.monotonic()
-    r1 = verify(net, spec, timeout=timeout, proof=log)
+    r1 = verify(net, spec, config=cfg, timeout=timeout, proof=log)
     row["solve_log_s"] = round(time.monotonic() - t, 3)
     row["status"] = (r1.status.value if r0.status == r1.status
                      else f"{r0.status.value}/{r1.status.value}")
+    row["semantics"] = r1.semantics
     if r1.status is not Status.UNSAT:
         return row
     tmp = Path(tempfile.mkdtemp())
@@ -84,14 +88,14 @@ def run_one(folder: Path, onnx: str, prop: str, timeout: float, keep: Path | Non
     return row
 
 
-def report(rows: list[dict], folder: Path) -> str:
+def report(rows: list[dict], folder: Path, semantics: str) -> str:
     done = [r for r in rows if r.get("check_rc") is not None]
     valid = [r for r in done if r["check_rc"] == 0]
     tot = {k: sum(float(r.get(k) or 0) for r in done) for k in
            ("solve_s", "solve_log_s", "write_s", "check_s", "bytes_gz", "farkas", "bound",
             "unchecked", "nodes")}
     over = 100 * ((tot["solve_log_s"] + tot["write_s"]) / max(tot["solve_s"], 1e-9) - 1)
-    lines = [f"# Certificates: {folder.name}", "",
+    lines = [f"# Certificates: {folder.name} (semantics `{semantics}`)", "",
              f"{len(rows)} instances expected `unsat`; {len(done)} answered `unsat` with a "
              f"certificate written; **{len(valid)} accepted by `check-proof`** (exit 0), "
              f"{int(tot['unchecked'])} unchecked leaves in all.", "",
@@ -128,25 +132,29 @@ def main() -> int:
     ap.add_argument("--all", action="store_true", help="every instance, not only unsat ones")
     ap.add_argument("--filter", default="", help="substring an instance must contain")
     ap.add_argument("--keep", action="store_true", help="keep the certificates")
+    ap.add_argument("--semantics", choices=("float32", "real"), default="float32",
+                    help="what unsat is proved for (verify's --semantics)")
+    ap.add_argument("--name", default="", help="report name (default: the folder's name)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     keep = args.out / "certificates" if args.keep else None
     if keep:
         keep.mkdir(exist_ok=True)
     rows = []
-    csv_path = args.out / f"{args.folder.name}.csv"
+    name = args.name or args.folder.name
+    csv_path = args.out / f"{name}.csv"
     for onnx, prop, timeout in instances(args.folder, args.all):
         if args.filter and args.filter not in f"{onnx} {prop}":
             continue
-        row = run_one(args.folder, onnx, prop, timeout, keep)
+        row = run_one(args.folder, onnx, prop, timeout, keep, args.semantics)
         rows.append(row)
         print(row, flush=True)
         with open(csv_path, "w", newline="") as f:
             w = csv.DictWriter(f, FIELDS)
             w.writeheader()
             w.writerows(rows)
-    text = report(rows, args.folder)
-    (args.out / f"{args.folder.name}.md").write_text(text)
+    text = report(rows, args.folder, args.semantics)
+    (args.out / f"{name}.md").write_text(text)
     print(text)
     return 0
 

@@ -15,7 +15,8 @@ checks each Farkas leaf over LP rows it builds itself from its own bounds.
 What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithmetic
 being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
 an a-priori error bound of the ``gamma_n = n u / (1 - n u)`` kind, then rounded outward);
-the ``onnx`` package's protobuf reader.  The semantics checked is the certificate's:
+the ``onnx`` package's generated protobuf schema (``onnx_ml_pb2``, loaded on its own) and
+the protobuf runtime that parses the file.  The semantics checked is the certificate's:
 ``float32`` (the network as it runs in IEEE float32, gradual underflow: each affine node's
 outputs within ``gamma_k (|W| |x| + |b|) + k 2^-149`` of the exact value, and exact where a
 row copies an input with weight +-1 and no constant, see :func:`read_model`) or ``real``
@@ -64,30 +65,80 @@ def up(a):
 
 
 # ----------------------------------------------------------------------------- the model
+_FLOAT, _DOUBLE, _INT64 = 1, 11, 7  # TensorProto.DataType
+_DTYPES = {_FLOAT: ("<f4", "float_data"), _DOUBLE: ("<f8", "double_data"),
+           _INT64: ("<i8", "int64_data")}
+
+
+def _onnx_proto():
+    """``ModelProto`` from the onnx package's generated protobuf schema, loaded on its own
+    (``onnx/onnx_ml_pb2.py`` needs only the protobuf runtime; importing ``onnx`` itself
+    costs most of a second)."""
+    import importlib.util
+
+    name = "_verinet_check_onnx_ml_pb2"
+    if name not in sys.modules:
+        spec = importlib.util.find_spec("onnx")
+        if spec is None or not spec.submodule_search_locations:
+            raise CheckInputError("the onnx package is not installed")
+        path = f"{list(spec.submodule_search_locations)[0]}/onnx_ml_pb2.py"
+        if "onnx.onnx_ml_pb2" in sys.modules:  # already loaded: reuse it
+            sys.modules[name] = sys.modules["onnx.onnx_ml_pb2"]
+        else:
+            mspec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(mod)
+            sys.modules[name] = mod
+    return sys.modules[name].ModelProto
+
+
+def _tensor(t, path: str) -> np.ndarray:
+    """A float32/float64/int64 tensor as float64 (float32 values are exact in float64)."""
+    if t.data_type not in _DTYPES:
+        raise CheckInputError(f"{path}: tensor {t.name!r} of element type {t.data_type}: only "
+                              "float32, float64 and int64 constants are accepted")
+    if t.data_location == 1 or t.external_data:
+        raise CheckInputError(f"{path}: tensor {t.name!r} keeps its data outside the file")
+    dt, field = _DTYPES[t.data_type]
+    shape = tuple(int(d) for d in t.dims)
+    if t.raw_data:
+        a = np.frombuffer(t.raw_data, dtype=dt)
+    else:
+        a = np.asarray(getattr(t, field), dtype=dt)
+    if a.size != int(np.prod(shape, dtype=np.int64)):
+        raise CheckInputError(f"{path}: tensor {t.name!r} holds {a.size} values for shape "
+                              f"{list(shape)}")
+    return a.reshape(shape).astype(np.float64)
+
+
+def _attribute(a):
+    """The value of a FLOAT, INT, INTS or FLOATS attribute (others: None)."""
+    return {1: lambda: a.f, 2: lambda: a.i, 6: lambda: list(a.floats),
+            7: lambda: list(a.ints)}.get(a.type, lambda: None)()
+
+
 def read_model(path: str) -> tuple[int, list, str]:
     """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz)``, ``("diag", d, b,
     rho, ftz)`` (float64 arrays holding the file's float32 values exactly) or ``("relu",)``,
     in a chain.  Run in the file's float type, an affine op's output lands within ``rho (|W|
     |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`; ``rho`` and ``ftz`` per
     output); ``rho`` is None for float types not modelled (float16)."""
-    import onnx
-    from onnx import numpy_helper
-
+    model = _onnx_proto()()
     try:
-        model = onnx.load(path)
+        with open(path, "rb") as f:
+            model.ParseFromString(f.read())
     except Exception as e:  # noqa: BLE001 - any reader failure is an input error
         raise CheckInputError(f"{path}: not a readable ONNX model ({e})") from None
     g = model.graph
-    inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    inits = {t.name: _tensor(t, path) for t in g.initializer}
     for node in g.node:
         if node.op_type == "Constant":
-            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float64)
+            inits[node.output[0]] = _tensor(node.attribute[0].t, path)
     inputs = [i for i in g.input if i.name not in inits]
     if len(inputs) != 1 or len(g.output) != 1:
         raise CheckInputError(f"{path}: needs exactly one input and one output")
     dims = [d.dim_value or 1 for d in inputs[0].type.tensor_type.shape.dim]
-    u = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 ** -53}.get(
-        inputs[0].type.tensor_type.elem_type)
+    u = {_FLOAT: 2.0 ** -24, _DOUBLE: 2.0 ** -53}.get(inputs[0].type.tensor_type.elem_type)
 
     eta = {2.0 ** -24: 2.0 ** -149, 2.0 ** -53: 2.0 ** -1074}.get(u)  # one underflow
 
@@ -116,7 +167,7 @@ def read_model(path: str) -> tuple[int, list, str]:
         data = [x for x in node.input if x != cur]
         if cur not in node.input:
             raise CheckInputError(f"{where}: the graph is not a chain")
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {a.name: _attribute(a) for a in node.attribute}
         op = node.op_type
         if op in ("Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze"):
             pass
