@@ -516,18 +516,19 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
                 Lam = new
             else:
                 W, b = op[1], op[2]
+                aL = np.abs(Lam)
                 cb = Lam @ b
                 const = const + cb
-                err = err + gamma(b.size) * (np.abs(Lam) @ np.abs(b)) + U * np.abs(const)
+                err = err + gamma(b.size) * (aL @ np.abs(b)) + U * np.abs(const)
                 if not np.isscalar(D[j + 1]):
-                    err = err + _bmv(np.abs(Lam), D[j + 1]) * (1 + 1e-12)
+                    err = err + _bmv(aL, D[j + 1]) * (1 + 1e-12)
                 if op[0] == "diag":
                     new = Lam * W
                     err = err + U * 2 * _bmv(np.abs(new), mag_in)
                 else:
                     new = Lam @ W
                     # (|Lam| |W|) . mag = |Lam| . (|W| mag): the rounding of Lam @ W
-                    err = err + gamma(W.shape[0]) * _bmv(np.abs(Lam), mag_in @ np.abs(W).T)
+                    err = err + gamma(W.shape[0]) * _bmv(aL, mag_in @ np.abs(W).T)
                 Lam = new
         t, te = _box_min(Lam, lo, hi)
         tot = err * (1 + 1e-6) + te + gamma(2) * np.abs(t + const)
