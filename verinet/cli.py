@@ -902,6 +902,12 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the falsification pass before the search")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed, mixed with each instance's own (default: 0)")
+    p.add_argument("--semantics", choices=("float32", "real"), default="float32",
+                   help="what unsat is proved for, as for verify (default: float32)")
+    p.add_argument("--proofs", action="store_true",
+                   help="write a certificate for every unsat to OUT/proofs/ (check it with "
+                        "'verinet check-proof MODEL PROPERTY PROOF'); the row names it, or "
+                        "says why none was written")
 
 
 def _image_shape_arg(text: str | None) -> tuple[int, ...] | None:
@@ -1048,10 +1054,12 @@ def _bench(args: argparse.Namespace) -> int:
                          "(instances.csv: onnx,vnnlib,timeout per line)")
     out = Path(args.out)
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
-                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed)
+                            attack=AttackConfig(enabled=not args.no_attack), seed=args.seed,
+                            semantics=args.semantics)
     try:
         run = runner.run_bench(folder, out, jobs=args.jobs, pattern=args.filter,
-                               timeout=args.timeout, rerun=args.rerun, config=config)
+                               timeout=args.timeout, rerun=args.rerun, config=config,
+                               proofs=args.proofs)
     except runner.BenchIOError as exc:
         _error(str(exc))
         return EXIT_IO

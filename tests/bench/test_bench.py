@@ -276,3 +276,29 @@ def test_compare_refuses_non_results(tmp_path: Path,
         err = capsys.readouterr().err
         assert str(bad) in err and what in err and "internal" not in err
     assert cli.main(["bench", "compare", str(good), str(good)]) == cli.EXIT_OK
+
+
+def test_proofs_written_checked_and_keyed(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench --proofs``: every unsat row names a certificate under OUT/proofs that the
+    independent checker accepts; a sat row has none; a run without --proofs is not reused
+    for one with it (the setting is part of the key); --semantics goes into the rows."""
+    from verinet.proof.check import main as check_main
+
+    d = _folder(tmp_path, slow=False)
+    out = tmp_path / "out"
+    assert cli.main(["bench", str(d), "--out", str(out), "--jobs", "1"]) == 0
+    assert all("proof" not in r for r in _rows(out))
+    assert cli.main(["bench", str(d), "--out", str(out), "--jobs", "1", "--proofs"]) == 0
+    assert "resuming" not in capsys.readouterr().out
+    rows = {r["vnnlib"]: r for r in _rows(out)}
+    assert rows["sat.vnnlib"]["status"] == "sat" and "proof" not in rows["sat.vnnlib"]
+    unsat = rows["unsat.vnnlib"]
+    assert unsat["status"] == "unsat" and unsat["semantics"] == "float32"
+    assert unsat["proof"]["unchecked"] == 0
+    cert = out / runner.PROOFS_DIR / unsat["proof"]["file"]
+    assert check_main([str(d / "relu.onnx"), str(d / "unsat.vnnlib"), str(cert)]) == 0
+    assert check_main([str(d / "relu.onnx"), str(d / "sat.vnnlib"), str(cert)]) != 0
+    assert cli.main(["bench", str(d), "--out", str(out), "--jobs", "1", "--proofs",
+                     "--semantics", "real"]) == 0
+    assert {r["semantics"] for r in _rows(out)} == {"real"}

@@ -79,6 +79,7 @@ GRACE = 5.0  #: seconds a worker may overrun its budget before it is killed
 FORMAT = 2  #: the row format of results.jsonl; rows without it (or older) are never reused
 RESULTS_FILE = "results.jsonl"
 RESULTS_DIR = "results"
+PROOFS_DIR = "proofs"  # certificates of unsat answers, with --proofs
 SUMMARY_FILE = "summary.md"
 _SLEEP_HOOK = "VERINET_BENCH_TEST_SLEEP"
 #: libraries whose version can change an answer (parsing, bounds, LP, exact search, replay)
@@ -153,9 +154,11 @@ def environment() -> dict[str, Any]:
 
 def key_fields(onnx_sha256: str, vnnlib_sha256: str, timeout: float,
                config: VerifierConfig, vnnlib: str = "",
-               env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               env: Mapping[str, Any] | None = None, proofs: bool = False) -> dict[str, Any]:
     """Everything an instance's answer depends on, as stored in its row (``key_of``)."""
     settings: dict[str, Any] = {"config": dataclasses.asdict(config), "grace": GRACE}
+    if proofs:
+        settings["proofs"] = True
     sleep = _sleep_seconds(vnnlib)
     if sleep is not None:
         settings["test_sleep"] = sleep
@@ -285,11 +288,14 @@ def _sleep_seconds(vnnlib: str) -> float | None:
     return None
 
 
-def _worker(onnx_path: str, vnnlib_path: str, timeout: float, config: Any, conn: Any) -> None:
+def _worker(onnx_path: str, vnnlib_path: str, timeout: float, config: Any, conn: Any,
+            proof_path: str | None = None) -> None:
     """The body of an instance's process: load, verify, send one dict down ``conn``.
 
     The dict carries ``results_text``, the VNN-COMP results file of the answer (written by
-    the parent process, which owns every output file)."""
+    the parent process, which owns every output file).  With ``proof_path``, the search is
+    recorded and an ``unsat`` gets its certificate written there (``proof``: what was
+    written, or ``proof_error``: why not)."""
     start = time.monotonic()
     try:
         sleep = _sleep_seconds(vnnlib_path)
@@ -302,14 +308,36 @@ def _worker(onnx_path: str, vnnlib_path: str, timeout: float, config: Any, conn:
 
         net = load(onnx_path)
         prop = read_vnnlib(vnnlib_path)
-        r = verify(net, prop, timeout=timeout, config=config, start=start)
+        log = None
+        if proof_path is not None:
+            from verinet.proof.produce import ProofLog
+            log = ProofLog()
+        r = verify(net, prop, timeout=timeout, config=config, start=start, proof=log)
         res = {"status": r.status.value, "time": time.monotonic() - start,
-               "stats": r.stats.to_dict(), "reason": r.reason, "results_text": vnncomp_text(r)}
+               "stats": r.stats.to_dict(), "reason": r.reason, "results_text": vnncomp_text(r),
+               "semantics": r.semantics}
+        if log is not None and r.status.value == "unsat":
+            res.update(_certificate(log, onnx_path, vnnlib_path, proof_path, r.semantics))
     except Exception as e:  # recorded, never silently dropped
         res = {"status": "error", "time": time.monotonic() - start, "stats": {},
                "reason": f"{type(e).__name__}: {e}"}
     conn.send(res)
     conn.close()
+
+
+def _certificate(log: Any, onnx_path: str, vnnlib_path: str, path: str, semantics: str
+                 ) -> dict[str, Any]:
+    """Write the certificate of an ``unsat``: ``{"proof": {...}}`` or ``{"proof_error":
+    why}`` (a model or property outside what the checker reads, or a tree it rejects)."""
+    from verinet.proof.check import CheckInputError, ProofError
+    from verinet.proof.produce import write_proof
+
+    try:
+        s = write_proof(log, onnx_path, vnnlib_path, path, semantics)
+    except (ProofError, CheckInputError) as e:
+        return {"proof_error": str(e)}
+    return {"proof": {"file": Path(path).name, "nodes": s.nodes, "leaves": s.leaves,
+                      "unchecked": len(s.unchecked), "seconds": round(s.seconds, 3)}}
 
 
 class _Live:
@@ -328,12 +356,13 @@ class _Live:
                     p.kill()
 
 
-def run_instance(inst: Instance, live: _Live | None = None, config: Any = None
-                 ) -> dict[str, Any]:
+def run_instance(inst: Instance, live: _Live | None = None, config: Any = None,
+                 proof_path: str | None = None) -> dict[str, Any]:
     """Run ``inst`` in a spawned process; kill it ``GRACE`` s after its budget.
 
     ``config``: the :class:`~verinet.config.VerifierConfig` to verify with (default: that of
-    :func:`instance_config` for the default configuration)."""
+    :func:`instance_config` for the default configuration); ``proof_path``: where an
+    ``unsat``'s certificate goes (none when ``None``)."""
     if config is None:
         config = instance_config(inst)
     ctx = mp.get_context("spawn")
@@ -341,7 +370,7 @@ def run_instance(inst: Instance, live: _Live | None = None, config: Any = None
     t0 = time.monotonic()
     p = ctx.Process(target=_worker, daemon=True,
                     args=(str(inst.folder / inst.onnx), str(inst.folder / inst.vnnlib),
-                          inst.timeout, config, send))
+                          inst.timeout, config, send, proof_path))
     if live is not None:
         with live.lock:
             if live.stopped:
@@ -487,7 +516,7 @@ def _compact(path: Path, rows: dict[tuple[str, str], dict[str, Any]]) -> None:
 def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str = "",
               timeout: float | None = None, rerun: bool = False,
               config: VerifierConfig | None = None, progress: bool | None = None,
-              echo: Callable[[str], None] = print) -> BenchRun:
+              echo: Callable[[str], None] = print, proofs: bool = False) -> BenchRun:
     """Run (or resume) the benchmark in ``folder``, appending to ``out/results.jsonl`` and
     writing one VNN-COMP results file per instance under ``out/results``.
 
@@ -497,7 +526,8 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
     kept.  ``config``: the verifier configuration (default: the default one); each instance
     mixes its own seed into it (:func:`instance_config`).  ``progress``: a live ``tqdm`` bar
     (default: when stdout and stderr are terminals); otherwise one line per finished instance
-    through ``echo``.
+    through ``echo``.  ``proofs``: every ``unsat`` gets a certificate in ``out/proofs``
+    (``check-proof`` reads it; the row names it).
     """
     from tqdm import tqdm
 
@@ -510,6 +540,12 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
     instances = read_instances(folder, pattern, timeout)
     expected = read_expected(folder)
     _prepare_out(out)
+    if proofs:
+        try:
+            (out / PROOFS_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise BenchIOError(f"{out / PROOFS_DIR}: cannot create the certificates' folder "
+                               f"({exc.strerror or exc}); choose another --out") from None
     results_path = out / RESULTS_FILE
     done: dict[tuple[str, str], dict[str, Any]] = {}
     if results_path.is_file():
@@ -539,7 +575,7 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
                                   "reason": f"{reason} (instances.csv line {inst.line})"}))
             continue
         cfg = instance_config(inst, config)
-        fields = key_fields(h_onnx, h_vnnlib, inst.timeout, cfg, inst.vnnlib, env)
+        fields = key_fields(h_onnx, h_vnnlib, inst.timeout, cfg, inst.vnnlib, env, proofs)
         key = instance_key(fields)
         old = done.get(inst.ident)
         if not rerun and _reusable(old, key, out):
@@ -578,6 +614,11 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
             "timeout": inst.timeout, "status": status, "time": res["time"], "expected": exp,
             "verdict": verdict(status, exp), "results_file": rel,
             "stats": res.get("stats", {}), "reason": res.get("reason", "")}
+        if "semantics" in res:
+            row["semantics"] = res["semantics"]
+        for k in ("proof", "proof_error"):
+            if k in res:
+                row[k] = res[k]
         try:  # the results file first: a row never names a file not yet written
             with open(out / rel, "w", encoding="utf-8") as f:
                 f.write(res.get("results_text") or f"{status}\n")
@@ -606,13 +647,19 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
             echo(f"{inst.onnx} {inst.vnnlib}: {status} "
                  f"({row['time']:.2f} s) expected {exp or '-'}: {row['verdict']}")
 
+    def proof_path(inst: Instance) -> str | None:
+        if not proofs:
+            return None
+        name = results_name(inst.onnx, inst.vnnlib).removesuffix(".txt") + ".json.gz"
+        return str(out / PROOFS_DIR / name)
+
     live = _Live()
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         for inst, res in broken:
             finish(inst, res, None, None)  # no key: never reused
         futures: dict[Future[dict[str, Any]], tuple[Instance, dict[str, Any], str]] = {
-            pool.submit(run_instance, inst, live, cfg): (inst, fields, key)
+            pool.submit(run_instance, inst, live, cfg, proof_path(inst)): (inst, fields, key)
             for inst, cfg, fields, key in todo}
         pending = set(futures)
         while pending:
