@@ -112,17 +112,20 @@ def _tensor(t, path: str) -> np.ndarray:
 
 
 def _attribute(a):
-    """The value of a FLOAT, INT, INTS or FLOATS attribute (others: None)."""
-    return {1: lambda: a.f, 2: lambda: a.i, 6: lambda: list(a.floats),
-            7: lambda: list(a.ints)}.get(a.type, lambda: None)()
+    """The value of a FLOAT, INT, STRING, INTS or FLOATS attribute (others: None)."""
+    return {1: lambda: a.f, 2: lambda: a.i, 3: lambda: a.s.decode("utf-8", "replace"),
+            6: lambda: list(a.floats), 7: lambda: list(a.ints)}.get(a.type, lambda: None)()
 
 
 def read_model(path: str) -> tuple[int, list, str]:
-    """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz)``, ``("diag", d, b,
-    rho, ftz)`` (float64 arrays holding the file's float32 values exactly) or ``("relu",)``,
-    in a chain.  Run in the file's float type, an affine op's output lands within ``rho (|W|
-    |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`; ``rho`` and ``ftz`` per
-    output); ``rho`` is None for float types not modelled (float16)."""
+    """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz, rep)``, ``("diag", d,
+    b, rho, ftz, rep)`` (float64 arrays holding the file's float32 values exactly, except
+    AveragePool's ``1/count``) or ``("relu",)``, in a chain; Transpose, Pad, Conv and
+    AveragePool become ``"mat"`` ops on the row-major flattened tensor.  Run in the file's
+    float type, an affine op's output lands within ``rho (|W| |x| + |b|) + ftz`` of ``W x +
+    b`` (see :func:`float_error`; ``rho`` and ``ftz`` per output); ``rho`` is None for float
+    types not modelled (float16).  ``rep`` bounds the relative error of weights that are not
+    the file's own numbers (``1/count``, rounded), in every semantics."""
     model = _onnx_proto()()
     try:
         with open(path, "rb") as f:
@@ -147,35 +150,86 @@ def read_model(path: str) -> tuple[int, list, str]:
         with no constant and at most one nonzero weight, +-1, is exact (``x * 1``, ``x *
         0``, sums with zeros)."""
         if u is None:
-            return (kind, W, b, None, 0.0)
+            return (kind, W, b, None, 0.0, 0.0)
         nz = W != 0 if kind == "mat" else (W != 0)[:, None]
         big = np.abs(W).max(axis=1) if kind == "mat" else np.abs(W)
         inexact = ~(((nz.sum(axis=1) == 0) | ((nz.sum(axis=1) == 1) & (big == 1.0))) &
                     (b == 0))
-        return (kind, W, b, inexact * (k * u / (1 - k * u)), inexact * (k * eta))
+        return (kind, W, b, inexact * (k * u / (1 - k * u)), inexact * (k * eta), 0.0)
 
     def fan_in():  # terms of the op before, which onnxruntime may fuse with a bias
         if ops and ops[-1][0] == "mat":
             return int((ops[-1][1] != 0).sum(axis=1).max())
         return 1 if ops and ops[-1][0] == "diag" else 0
     n = int(np.prod(dims))
-    cur, size, ops = inputs[0].name, n, []
+    cur, size, ops, shape = inputs[0].name, n, [], tuple(dims)
+    pending, pend_n = None, n  # an index map (Transpose, Pad) not yet folded into a matrix
+
+    def mat(W, b, k, rep=0.0):
+        """Append ``W x + b``, folding a pending index map into its columns (exact: each
+        entry of the product is one weight)."""
+        nonlocal pending
+        if pending is not None:
+            ok = pending >= 0
+            W2 = np.zeros((W.shape[0], pend_n))
+            W2[:, pending[ok]] = W[:, ok]
+            W, pending = W2, None
+        o = lin("mat", W, b, k)
+        ops.append(o if not rep else o[:5] + (rep,))
+
+    def flush():
+        """Before a ReLU, a constant operand or the end: fold a pending index map into the
+        rows of the matrix before it (its error bounds move with the rows), or keep it as a
+        0/1 matrix of its own."""
+        nonlocal pending, pend_n
+        if pending is None:
+            pend_n = size
+            return
+        ok, src = pending >= 0, pending
+        if ops and ops[-1][0] == "mat":
+            kind, W, b, rho, ftz, rp = ops[-1]
+
+            def rows(a):
+                a = np.broadcast_to(a, (W.shape[0],) + np.shape(a)[1:]) if np.ndim(a) else a
+                if not np.ndim(a):
+                    return a
+                out = np.zeros((src.size,) + a.shape[1:])
+                out[ok] = a[src[ok]]
+                return out
+            ops[-1] = (kind, rows(W), rows(b), None if rho is None else rows(rho), rows(ftz), rp)
+        else:
+            ops.append(lin("mat", _gather(src, pend_n), np.zeros(src.size), 0))
+        pending, pend_n = None, size
     for node in g.node:
         if node.op_type == "Constant":
             continue
         where = f"{path}: node {node.name or node.op_type} ({node.op_type})"
-        data = [x for x in node.input if x != cur]
+        data = [x for x in node.input if x != cur and x]
         if cur not in node.input:
             raise CheckInputError(f"{where}: the graph is not a chain")
         attrs = {a.name: _attribute(a) for a in node.attribute}
         op = node.op_type
+        if any(d not in inits for d in data):
+            raise CheckInputError(f"{where}: only constant operands besides the chain's value")
         if op in ("Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze"):
-            pass
+            shape = _new_shape(op, shape, attrs, [inits[d] for d in data], where)
         elif op == "Relu":
+            flush()
             ops.append(("relu",))
+        elif op in ("Transpose", "Pad"):
+            src, shape = _gather_op(op, shape, attrs, [inits[d] for d in data], where)
+            pending = src if pending is None else np.where(src >= 0, pending[src], -1)
+            size = src.size
+        elif op in ("Conv", "AveragePool"):
+            W, b, shape, k = _window_op(op, shape, attrs, [inits[d] for d in data], where)
+            size = W.shape[0]
+            mat(W, b, k, 2.0 ** -52 if op == "AveragePool" else 0.0)  # 1/count is rounded
         elif op in ("MatMul", "Gemm"):
-            if node.input[0] != cur or any(d not in inits for d in data):
+            if node.input[0] != cur:
                 raise CheckInputError(f"{where}: only x @ W with constant W")
+            if int(np.prod(shape[:-1])) != 1:
+                raise CheckInputError(f"{where}: only a single row times W (input shape "
+                                      f"{list(shape)})")
             W = inits[node.input[1]]
             if op == "Gemm":
                 if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or \
@@ -188,15 +242,21 @@ def read_model(path: str) -> tuple[int, list, str]:
                 raise CheckInputError(f"{where}: weight shape {W.shape} does not fit {size}")
             b = inits[node.input[2]].reshape(-1) if len(node.input) > 2 else np.zeros(W.shape[0])
             size = W.shape[0]
+            shape = tuple(shape[:-1]) + (size,)
             k = int((W != 0).sum(axis=1).max()) + 2 + (2 if op == "Gemm" else 0)
-            ops.append(lin("mat", np.ascontiguousarray(W), np.broadcast_to(b, (size,)).copy(), k))
+            mat(np.ascontiguousarray(W), np.broadcast_to(b, (size,)).copy(), k)
         elif op in ("Add", "Sub", "Mul"):
             if len(data) != 1 or data[0] not in inits:
                 raise CheckInputError(f"{where}: only with one constant operand")
-            c = inits[data[0]].reshape(-1)
-            if c.size not in (1, size):
-                raise CheckInputError(f"{where}: constant of {c.size} entries for {size}")
-            c = np.broadcast_to(c, (size,)).copy()
+            flush()
+            c = inits[data[0]]
+            try:
+                if np.broadcast_shapes(c.shape, shape) != tuple(shape):
+                    raise ValueError
+                c = np.broadcast_to(c, shape).reshape(-1).copy()
+            except ValueError:
+                raise CheckInputError(f"{where}: constant of shape {list(c.shape)} for a value "
+                                      f"of shape {list(shape)}") from None
             first = node.input[0] == cur
             if op == "Add":
                 ops.append(lin("diag", np.ones(size), c, 3 + fan_in()))
@@ -208,6 +268,7 @@ def read_model(path: str) -> tuple[int, list, str]:
         else:
             raise CheckInputError(f"{where}: operator not accepted by the checker")
         cur = node.output[0]
+    flush()
     if cur != g.output[0].name:
         raise CheckInputError(f"{path}: the output is not the end of the chain")
     h = hashlib.sha256(f"n={n}".encode())
@@ -218,10 +279,128 @@ def read_model(path: str) -> tuple[int, list, str]:
     return n, ops, h.hexdigest()
 
 
+def _ints(v, default):
+    return [int(x) for x in (default if v is None else v)]
+
+
+def _new_shape(op, shape, attrs, consts, where):
+    """The shape after a node that keeps the row-major order of the entries."""
+    size = int(np.prod(shape))
+    if op == "Identity":
+        return shape
+    if op == "Flatten":
+        ax = int(attrs["axis"]) if attrs.get("axis") is not None else 1
+        ax = ax + len(shape) if ax < 0 else ax
+        return (int(np.prod(shape[:ax])), int(np.prod(shape[ax:])))
+    if op == "Reshape":
+        if not consts:
+            raise CheckInputError(f"{where}: Reshape needs a constant shape")
+        new = [int(d) for d in consts[0].reshape(-1)]
+        new = [shape[i] if d == 0 and not attrs.get("allowzero") else d
+               for i, d in enumerate(new)]
+        if new.count(-1) == 1:
+            rest = int(np.prod([d for d in new if d != -1]))
+            new[new.index(-1)] = size // rest if rest else 0
+    else:  # Squeeze / Unsqueeze
+        axes = consts[0].reshape(-1) if consts else attrs.get("axes")
+        if op == "Squeeze":
+            r = len(shape)
+            drop = {int(a) % r for a in axes} if axes is not None else \
+                {i for i, d in enumerate(shape) if d == 1}
+            new = [d for i, d in enumerate(shape) if i not in drop]
+        else:
+            new = list(shape)
+            r = len(shape) + len(axes)
+            for a in sorted(int(a) % r for a in axes):
+                new.insert(a, 1)
+    if int(np.prod(new)) != size or min(new, default=1) < 0:
+        raise CheckInputError(f"{where}: shape {new} does not fit {size} entries")
+    return tuple(new)
+
+
+def _gather(src, n_cols):
+    """The 0/1 matrix whose row ``i`` picks entry ``src[i]`` (none where ``src[i] < 0``)."""
+    W = np.zeros((src.size, n_cols))
+    ok = src >= 0
+    W[np.flatnonzero(ok), src[ok]] = 1.0
+    return W
+
+
+def _gather_op(op, shape, attrs, consts, where):
+    """``(src, out_shape)`` of Transpose or Pad: output entry ``i`` is input entry
+    ``src[i]``, or 0 where ``src[i] < 0``."""
+    size = int(np.prod(shape))
+    idx = np.arange(size).reshape(shape)
+    if op == "Transpose":
+        perm = _ints(attrs.get("perm"), range(len(shape))[::-1])
+        out = idx.transpose(perm)
+        return out.reshape(-1), out.shape
+    if len(shape) != 4:
+        raise CheckInputError(f"{where}: only 2-D images (N, C, H, W), got {list(shape)}")
+    if op == "Pad":
+        pads = consts[0].reshape(-1) if consts else attrs.get("pads")
+        value = float(consts[1].reshape(-1)[0]) if len(consts) > 1 else attrs.get("value", 0.0)
+        if (attrs.get("mode") not in (None, "constant") or value != 0.0 or pads is None
+                or len(pads) != 8 or min(pads) < 0):
+            raise CheckInputError(f"{where}: only constant zero padding of 4-D tensors")
+        p = [int(v) for v in pads]
+        out = np.pad(idx, [(p[i], p[i + 4]) for i in range(4)], constant_values=-1)
+        return out.reshape(-1), out.shape
+    raise CheckInputError(f"{where}: not an index map")
+
+
+def _window_op(op, shape, attrs, consts, where):
+    """``(W, b, out_shape, k)`` of Conv or AveragePool on a tensor of ``shape`` (``k``:
+    terms and roundings of each output in float arithmetic)."""
+    size = int(np.prod(shape))
+    if len(shape) != 4:
+        raise CheckInputError(f"{where}: only 2-D images (N, C, H, W), got {list(shape)}")
+    if attrs.get("auto_pad") not in (None, "NOTSET") or attrs.get("ceil_mode"):
+        raise CheckInputError(f"{where}: only explicit pads (auto_pad NOTSET, ceil_mode 0)")
+    N, C, H, Wd = shape
+    if op == "Conv":
+        if not consts or consts[0].ndim != 4:
+            raise CheckInputError(f"{where}: needs a constant 4-D weight")
+        w = consts[0]
+        M, Cg, kh, kw = w.shape
+        group = int(attrs.get("group") or 1)
+        if N != 1 or Cg * group != C or M % group:
+            raise CheckInputError(f"{where}: weight {list(w.shape)} does not fit {list(shape)}")
+    else:
+        kh, kw = _ints(attrs.get("kernel_shape"), [])
+        M = C
+    sh, sw = _ints(attrs.get("strides"), [1, 1])
+    dh, dw = _ints(attrs.get("dilations"), [1, 1])
+    pt, pl, pb, pr = _ints(attrs.get("pads"), [0, 0, 0, 0])
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    if Ho < 1 or Wo < 1:
+        raise CheckInputError(f"{where}: empty output")
+    oc, oy, ox, ky, kx = np.meshgrid(np.arange(M), np.arange(Ho), np.arange(Wo),
+                                     np.arange(kh), np.arange(kw), indexing="ij")
+    iy, ix = oy * sh - pt + ky * dh, ox * sw - pl + kx * dw
+    inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < Wd)
+    row = (oc * Ho + oy) * Wo + ox
+    Wm = np.zeros((M * Ho * Wo, size))
+    if op == "AveragePool":
+        cnt = np.full(row.shape, kh * kw) if attrs.get("count_include_pad") else \
+            np.broadcast_to(inside.sum(axis=(3, 4), keepdims=True), row.shape)
+        col = (oc * H + np.clip(iy, 0, H - 1)) * Wd + np.clip(ix, 0, Wd - 1)
+        np.add.at(Wm, (row[inside], col[inside]), 1.0 / cnt[inside])
+        return Wm, np.zeros(Wm.shape[0]), (1, M, Ho, Wo), kh * kw + 3
+    Mg = M // group
+    b = consts[1].reshape(-1) if len(consts) > 1 else np.zeros(M)
+    for ic in range(Cg):
+        c_in = (oc // Mg) * Cg + ic
+        col = (c_in * H + np.clip(iy, 0, H - 1)) * Wd + np.clip(ix, 0, Wd - 1)
+        np.add.at(Wm, (row[inside], col[inside]), w[oc, ic, ky, kx][inside])
+    return Wm, np.repeat(b, Ho * Wo), (1, M, Ho, Wo), Cg * kh * kw + 2
+
+
 def semantic_ops(ops: list, semantics: str) -> list:
     """The ops with the error bounds the semantics asks for (none for ``"real"``)."""
     if semantics == "real":
-        return [o if o[0] == "relu" else (o[0], o[1], o[2], 0.0, 0.0) for o in ops]
+        return [o if o[0] == "relu" else (o[0], o[1], o[2], 0.0, 0.0, o[5]) for o in ops]
     if semantics != "float32":
         raise ProofError("header", f"unknown semantics {semantics!r}")
     if any(o[0] != "relu" and o[3] is None for o in ops):
@@ -233,11 +412,11 @@ def semantic_ops(ops: list, semantics: str) -> list:
 def float_error(op, mag):
     """``(B, size)``: how far the op's float output may land from ``W x + b`` for inputs
     with ``|x| <= mag`` (rounded up); 0 in the real semantics."""
-    if not np.any(op[3]) and not np.any(op[4]):
+    if not np.any(op[3]) and not np.any(op[4]) and not op[5]:
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
-        e = up((op[3] * (s + np.abs(op[2])) + op[4]) * (1 + 1e-12))
+        e = up(((op[3] + op[5]) * (s + np.abs(op[2])) + op[4]) * (1 + 1e-12))
     return np.where(np.isnan(e), np.inf, e)
 
 
@@ -412,7 +591,8 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
             l, u = _interval(op, pl, pu)
             l, u = down(l - D[-1]), up(u + D[-1])
             last = i + 1 == len(ops)
-            if last or ops[i + 1][0] == "relu":
+            # (the first op on the input box: its interval bounds are the tightest already)
+            if i > 0 and (last or ops[i + 1][0] == "relu"):
                 # back-substitute the output and, before a ReLU, the entries not proved
                 # inactive in some box (an inactive entry is 0 whatever its bounds; an
                 # active one's bounds tighten the interval bounds further on)
@@ -421,8 +601,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
                 if k:
                     E = np.zeros((2 * k, m))
                     E[np.arange(k), idx], E[k + np.arange(k), idx] = 1.0, -1.0
-                    val, _, _ = _backsub(ops, i + 1, np.broadcast_to(E, (B, 2 * k, m)), L, U_,
-                                         lo, hi, phases, D)
+                    val, _, _ = _backsub_chunked(ops, i + 1, E, L, U_, lo, hi, phases, D)
                     l, u = l.copy(), u.copy()
                     l[:, idx] = np.maximum(l[:, idx], val[:, :k])
                     u[:, idx] = np.minimum(u[:, idx], -val[:, k:])
@@ -438,8 +617,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
         U_.append(u)
     Cy, Cx = rows
     K = len(ops)
-    val, A, off = _backsub(ops, K, np.broadcast_to(Cy, (B,) + Cy.shape), L, U_, lo, hi, phases,
-                           D)
+    val, A, off = _backsub_chunked(ops, K, Cy, L, U_, lo, hi, phases, D)
     xin, xe = _box_min(Cx, lo, hi)
     ilo, ie = _box_min(Cy, L[K], U_[K])
     with np.errstate(invalid="ignore", over="ignore"):
@@ -483,6 +661,31 @@ def _box_min(C, lo, hi):
 def _bmv(X, v):
     """``X[b] @ v[b]`` for ``X`` ``(B, R, n)`` and ``v`` ``(B, n)``."""
     return np.matmul(X, v[:, :, None])[..., 0]
+
+
+_LIMIT = 2_000_000  # entries of one (boxes, rows, width) array in a back-substitution
+
+
+def _backsub_chunked(ops, k, C, L, U_, lo, hi, phases, D):
+    """:func:`_backsub` of the rows ``C`` ``(R, size)`` on every box, in chunks of boxes
+    and rows small enough for memory; the results are the same as in one call."""
+    B, R = lo.shape[0], C.shape[0]
+    width = max(x.shape[1] for x in L[:k + 1])
+    bc = max(1, min(B, _LIMIT // max(1, R * width)))
+    rc = R if bc > 1 else max(1, min(R, _LIMIT // width))
+    if bc >= B and rc >= R:
+        return _backsub(ops, k, np.broadcast_to(C, (B,) + C.shape), L, U_, lo, hi, phases, D)
+    parts = []
+    for b0 in range(0, B, bc):
+        sl = slice(b0, b0 + bc)
+        Ls, Us = [x[sl] for x in L[:k + 1]], [x[sl] for x in U_[:k + 1]]
+        ph = {j: p[sl] for j, p in phases.items()}
+        Ds = [d if np.isscalar(d) else d[sl] for d in D]
+        nb = Ls[0].shape[0]
+        rows = [_backsub(ops, k, np.broadcast_to(C[r0:r0 + rc], (nb,) + C[r0:r0 + rc].shape),
+                         Ls, Us, lo[sl], hi[sl], ph, Ds) for r0 in range(0, R, rc)]
+        parts.append(tuple(np.concatenate(z, axis=1) for z in zip(*rows)))
+    return tuple(np.concatenate(z, axis=0) for z in zip(*parts))
 
 
 def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
