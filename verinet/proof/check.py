@@ -991,6 +991,12 @@ class Checker:
         self.pending: list[list] = [[] for _ in terms]  # hand-offs, walked per term at the end
         while level:
             nxt = []
+            # a split node is only expanded (its bounds would rarely close it: the search
+            # split it because its own did not); every other node gets its bounds
+            level, splits = _part(level, lambda item: _kind(item[1]) == "s")
+            for w, node, nlo, nhi, plb in splits:
+                self.counts["nodes"] += 1
+                nxt += self.split_node(w, node, nlo, nhi, plb)
             for s in range(0, len(level), self.BATCH):
                 part = level[s:s + self.BATCH]
                 blo = np.stack([p[2] for p in part])
@@ -1034,15 +1040,7 @@ class Checker:
                 raise ProofError(w, "shrunk box does not contain every remaining counterexample")
             return [(w + ".k", node.get("c"), np.maximum(lo, clo), np.minimum(hi, chi), lbs)]
         if kind == "s":
-            dim, v = node.get("d"), _hex(node.get("v"), w)
-            if not isinstance(dim, int) or not 0 <= dim < lo.size or not lo[dim] <= v <= hi[dim]:
-                raise ProofError(w, f"split {dim!r} at {v!r} is not inside the box")
-            c = node.get("c")
-            if not isinstance(c, list) or len(c) != 2:
-                raise ProofError(w, "a split needs two children")
-            h1, l2 = hi.copy(), lo.copy()
-            h1[dim], l2[dim] = v, v
-            return [(w + ".0", c[0], lo, h1, lbs), (w + ".1", c[1], l2, hi, lbs)]
+            return self.split_node(w, node, lo, hi, lbs)
         if kind == "h":
             c = node.get("c")
             if not isinstance(c, list) or len(c) != len(terms):
@@ -1057,6 +1055,18 @@ class Checker:
             return []
         raise ProofError(w, f"unknown node {str(node)[:60]!r}")
 
+    def split_node(self, w, node, lo, hi, lbs):
+        """The two children of an input split ``[dim, v]``: ``x_dim <= v`` and ``>= v``."""
+        dim, v = node.get("d"), _hex(node.get("v"), w)
+        if not isinstance(dim, int) or not 0 <= dim < lo.size or not lo[dim] <= v <= hi[dim]:
+            raise ProofError(w, f"split {dim!r} at {v!r} is not inside the box")
+        c = node.get("c")
+        if not isinstance(c, list) or len(c) != 2:
+            raise ProofError(w, "a split needs two children")
+        h1, l2 = hi.copy(), lo.copy()
+        h1[dim], l2[dim] = v, v
+        return [(w + ".0", c[0], lo, h1, lbs), (w + ".1", c[1], l2, hi, lbs)]
+
     def walk_phases(self, level, term):
         """The phase trees of hand-offs of one term, all boxes batched together; items
         ``(where, node, phases, (L, U) prior, row lower bounds, lo, hi)``."""
@@ -1064,6 +1074,12 @@ class Checker:
         L0 = level[0][3][0]
         while level:
             nxt = []
+            # a phase split is only expanded, its children keep the prior bounds it got
+            level, splits = _part(level, lambda item: _kind(item[1]) == "r")
+            for w, node, phases, prior, p, lo, hi in splits:
+                self.counts["nodes"] += 1
+                nxt += [c + (lo, hi) for c in self.phase_node(w, node, phases, prior[0],
+                                                              prior[1], p, term)]
             for s in range(0, len(level), self.BATCH):
                 part = level[s:s + self.BATCH]
                 ph = {i: np.stack([p[2].get(i, np.zeros(L0[i].shape[1], dtype=np.int8))
@@ -1128,6 +1144,16 @@ class Checker:
                 return [(w, node, phases, (L, U_), lbs)]
             raise ProofError(w, "phase bound leaf not closed")
         raise ProofError(w, f"unknown node {str(node)[:60]!r}")
+
+
+def _kind(node):
+    return node.get("t") if isinstance(node, dict) else None
+
+
+def _part(items, pred):
+    """``(items where pred is false, items where it is true)``, in order."""
+    yes = [x for x in items if pred(x)]
+    return [x for x in items if not pred(x)], yes
 
 
 def _hex(v, where) -> float:
