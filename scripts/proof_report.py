@@ -40,7 +40,8 @@ def instances(folder: Path, all_: bool) -> list[tuple[str, str, float]]:
     want = None
     if not all_:
         with open(folder / "expected.csv") as f:
-            want = {(r["onnx"], r["vnnlib"]) for r in csv.DictReader(f) if r["expected"] == "unsat"}
+            want = {(Path(r["onnx"]).name, Path(r["vnnlib"]).name) for r in csv.DictReader(f)
+                    if r["expected"] == "unsat"}
     rows = []
     with open(folder / "instances.csv") as f:
         for onnx, prop, timeout in csv.reader(f):

@@ -793,10 +793,15 @@ class NodeLP:
     ``chord``: row -> ``(l, u)``); ``hi`` of a chord row is ``-u l`` rounded up and ``hi`` of a
     property row its bound rounded up (exact in ``exact_hi``: row -> Fraction)."""
 
-    def __init__(self, A, lo, hi, col_lo, col_hi, chord, exact_hi):
+    def __init__(self, A, lo, hi, col_lo, col_hi, chord, exact_hi, layout=()):
         self.A, self.lo, self.hi = A, lo, hi
         self.col_lo, self.col_hi = col_lo, col_hi
         self.chord, self.exact_hi = chord, exact_hi
+        #: per block of rows, in order: ("affine", first row, count), ("relu", first row,
+        #: active mask, unstable mask, first pre column, first post column) or ("term",
+        #: first row, count); for a producer
+        #: that maps its own LP's rows onto these (not used by the check itself)
+        self.layout = layout
 
 
 def lp_rows(ops, L, U_, phases, term) -> NodeLP:
@@ -812,6 +817,7 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
     r_, c_, v_, lo_, hi_ = [], [], [], [], []
     chord, exact_hi = {}, {}
     n_rows = 0
+    layout = []
 
     def block(rows, cols, vals, lo, hi):
         nonlocal n_rows
@@ -846,6 +852,7 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
             order = np.argsort(rows, kind="stable")
             blo, bhi = lo[order], hi[order]
             base = n_rows
+            layout.append(("relu", base, eq, uns, int(offs[i]), int(offs[i + 1])))
             for k, r in zip(k_un, first[k_un] + 1):
                 chord[base + int(r)] = (float(zl[k]), float(zu[k]))
             kk = np.concatenate([k_eq, k_un, k_un])
@@ -864,10 +871,12 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
         else:
             rr, cc = np.nonzero(W)
             cc, vv = src[cc], -W[rr, cc]
+        layout.append(("affine", n_rows, m))
         block(np.concatenate([np.arange(m), rr]), np.concatenate([dst, cc]),
               np.concatenate([np.ones(m), vv]), down(b - d) if d.any() else b.copy(),
               up(b + d) if d.any() else b.copy())
     y0 = offs[len(ops)]
+    layout.append(("term", n_rows, len(term)))
     for ax, ay, d in term:
         cx = [(i, v) for i, v in enumerate(ax) if v] + [(int(y0 + j), v)
                                                          for j, v in enumerate(ay) if v]
@@ -878,7 +887,7 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
     A = sp.csr_matrix((np.concatenate(v_), (np.concatenate(r_), np.concatenate(c_))),
                       shape=(n_rows, int(offs[-1])))
     return NodeLP(A, np.concatenate(lo_), np.concatenate(hi_), np.concatenate(L),
-                  np.concatenate(U_), chord, exact_hi)
+                  np.concatenate(U_), chord, exact_hi, tuple(layout))
 
 
 def farkas(lp: NodeLP, idx, y) -> tuple[bool, str]:

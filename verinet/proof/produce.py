@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 
 from ..lp.highs import _stdout_silenced
 from . import check as C
@@ -139,6 +140,127 @@ class ProofSummary:
     seconds: float
 
 
+class _WarmFarkas:
+    """Farkas multipliers for the checker's LPs of many leaves from one warm-started HiGHS.
+
+    The checker numbers a ReLU neuron's rows by its phase (1 row active, 2 unstable, 0
+    inactive), so the LPs of two leaves differ in shape.  Here every neuron has two rows
+    (``post - pre`` and the chord; rows the checker does not have are free), so the LPs of
+    one term share their matrix pattern: a leaf only changes bounds and chord coefficients,
+    and HiGHS starts from the previous leaf's basis.  The ray is mapped back onto the
+    checker's rows and checked there; a leaf it does not prove goes to a cold solve."""
+
+    def __init__(self) -> None:
+        self.key = None
+        self.h = None
+        self.val = None
+
+    @staticmethod
+    def _layout(lp: C.NodeLP):
+        """``(rows, fmap, relu)``: the fixed LP's row count, the fixed row of every checker
+        row, and per ReLU block ``(first fixed row, unstable mask, pre col, post col)``."""
+        fmap = np.empty(lp.lo.size, dtype=np.int64)
+        pos, relu = 0, []
+        for entry in lp.layout:
+            if entry[0] != "relu":
+                _, base, cnt = entry
+                fmap[base:base + cnt] = np.arange(pos, pos + cnt)
+                pos += cnt
+                continue
+            _, base, eq, uns, c_pre, c_post = entry
+            cnt = eq.astype(np.int64) + 2 * uns
+            first = base + np.concatenate([[0], np.cumsum(cnt)[:-1]])
+            k_eq, k_un = np.flatnonzero(eq), np.flatnonzero(uns)
+            fmap[first[k_eq]] = pos + 2 * k_eq
+            fmap[first[k_un]] = pos + 2 * k_un
+            fmap[first[k_un] + 1] = pos + 2 * k_un + 1
+            relu.append((pos, uns, c_pre, c_post))
+            pos += 2 * eq.size
+        return pos, fmap, relu
+
+    def __call__(self, lp: C.NodeLP):
+        if not lp.layout:
+            return _farkas_from_highs(lp)
+        rows, fmap, relu = self._layout(lp)
+        n = lp.A.shape[1]
+        A = lp.A.tocoo()
+        fr, fc, fv = fmap[A.row], A.col, A.data
+        # chord coefficients per neuron (dummy 1, -1 where the checker has no chord row)
+        chord_rows = np.concatenate([p + 2 * np.arange(u.size) + 1 for p, u, _, _ in relu])
+        chord_pre = np.concatenate([c0 + np.arange(u.size) for _, u, c0, _ in relu])
+        chord_post = np.concatenate([c1 + np.arange(u.size) for _, u, _, c1 in relu])
+        val = np.tile([1.0, -1.0], (chord_rows.size, 1))
+        is_chord = np.isin(fr, chord_rows)
+        pos = np.searchsorted(chord_rows, fr[is_chord])
+        val[pos, (fc[is_chord] != chord_post[pos]).astype(int)] = fv[is_chord]
+        lo = np.full(rows, -np.inf)
+        hi = np.full(rows, np.inf)
+        lo[fmap], hi[fmap] = lp.lo, lp.hi
+        tail = lp.layout[-1][1]
+        key = (n, rows, tuple(u.size for _, u, _, _ in relu),
+               A.tocsr()[tail:].data.tobytes(), A.tocsr()[tail:].indices.tobytes())
+        inf = highspy.kHighsInf
+        rlo, rhi = np.where(np.isfinite(lo), lo, -inf), np.where(np.isfinite(hi), hi, inf)
+        if key != self.key:
+            # the pattern: the checker's entries, plus post - pre in every row it lacks
+            keep = ~is_chord
+            r1 = np.concatenate([p + 2 * np.arange(u.size) for p, u, _, _ in relu])
+            have = np.zeros(rows, dtype=bool)
+            have[fmap] = True
+            miss = ~have[r1]
+            rr = np.concatenate([fr[keep], r1[miss], r1[miss], chord_rows, chord_rows])
+            cc = np.concatenate([fc[keep], chord_post[miss], chord_pre[miss], chord_post,
+                                 chord_pre])
+            vv = np.concatenate([fv[keep], np.ones(miss.sum()), -np.ones(miss.sum()),
+                                 val[:, 0], val[:, 1]])
+            M = sp.csc_matrix((vv, (rr, cc)), shape=(rows, n))
+            with _stdout_silenced():
+                self.h = highspy.Highs()
+            for k, v in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
+                self.h.setOptionValue(k, v)
+            model = highspy.HighsLp()
+            model.num_col_, model.num_row_ = n, rows
+            model.col_cost_ = np.zeros(n)
+            model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
+            model.row_lower_, model.row_upper_ = rlo, rhi
+            model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            model.a_matrix_.start_, model.a_matrix_.index_ = M.indptr, M.indices
+            model.a_matrix_.value_ = M.data
+            self.h.passModel(model)
+            self.key = key
+        else:
+            h = self.h
+            h.changeColsBounds(n, np.arange(n, dtype=np.int32), lp.col_lo, lp.col_hi)
+            h.changeRowsBounds(rows, np.arange(rows, dtype=np.int32), rlo, rhi)
+            for k in np.flatnonzero((val != self.val).any(axis=1)):
+                h.changeCoeff(int(chord_rows[k]), int(chord_post[k]), float(val[k, 0]))
+                h.changeCoeff(int(chord_rows[k]), int(chord_pre[k]), float(val[k, 1]))
+        self.val = val
+        self.h.run()
+        got = None
+        if self.h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+            _, has_ray, ray = self.h.getDualRay()
+            if has_ray:
+                got = _check_ray(lp, np.asarray(ray, dtype=np.float64)[fmap])
+        if got is None:
+            self.key = None  # start afresh next time, and solve this one cold
+            return _farkas_from_highs(lp)
+        return got
+
+
+def _check_ray(lp: C.NodeLP, ray: np.ndarray):
+    """``(rows, multipliers)`` from a dual ray over the checker's rows, either sign, if the
+    checker accepts them; else None."""
+    for sign in (1.0, -1.0):
+        y = sign * ray
+        # keep only multipliers whose side of the row exists
+        y = np.where(((y > 0) & np.isfinite(lp.hi)) | ((y < 0) & np.isfinite(lp.lo)), y, 0.0)
+        idx = np.flatnonzero(y)
+        if C.farkas(lp, idx, y[idx])[0]:
+            return idx, y[idx]
+    return None
+
+
 def _farkas_from_highs(lp: C.NodeLP):
     """Farkas multipliers for the checker's LP of a leaf from HiGHS's dual ray, or None."""
     m, n = lp.A.shape
@@ -164,15 +286,7 @@ def _farkas_from_highs(lp: C.NodeLP):
     _, has_ray, ray = h.getDualRay()
     if not has_ray:
         return None
-    ray = np.asarray(ray, dtype=np.float64)
-    for sign in (1.0, -1.0):
-        y = sign * ray
-        # keep only multipliers whose side of the row exists
-        y = np.where(((y > 0) & np.isfinite(lp.hi)) | ((y < 0) & np.isfinite(lp.lo)), y, 0.0)
-        idx = np.flatnonzero(y)
-        if C.farkas(lp, idx, y[idx])[0]:
-            return idx, y[idx]
-    return None
+    return _check_ray(lp, np.asarray(ray, dtype=np.float64))
 
 
 class _Repair:
@@ -242,7 +356,7 @@ def write_proof(log: ProofLog, model_path: str, prop_path: str, out_path: str,
     trees = [t.nodes[0] if t.nodes else {"t": "z", "why": "no search"} for t in log.cases]
     proof = {"format": C.FORMAT, "semantics": semantics, "model": mdig, "property": pdig,
              "groups": trees}
-    checker.on_lp_leaf = _farkas_from_highs
+    checker.on_lp_leaf = _WarmFarkas()
     checker.repair = _Repair()
     checker.run(trees)
     text = json.dumps(proof, separators=(",", ":"))
