@@ -1083,12 +1083,8 @@ class Checker:
         L0 = level[0][3][0]
         while level:
             nxt = []
-            # a phase split is only expanded, its children keep the prior bounds it got
-            level, splits = _part(level, lambda item: _kind(item[1]) == "r")
-            for w, node, phases, prior, p, lo, hi in splits:
-                self.counts["nodes"] += 1
-                nxt += [c + (lo, hi) for c in self.phase_node(w, node, phases, prior[0],
-                                                              prior[1], p, term)]
+            # (a phase split's bounds are computed: they are its children's prior bounds,
+            # and the LPs of Farkas leaves below are built from them)
             for s in range(0, len(level), self.BATCH):
                 part = level[s:s + self.BATCH]
                 ph = {i: np.stack([p[2].get(i, np.zeros(L0[i].shape[1], dtype=np.int8))
