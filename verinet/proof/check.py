@@ -470,15 +470,16 @@ def read_property(path: str, n_in: int, n_out: int) -> tuple[list, str]:
     for conj in dnf:
         lo, hi, rows = [None] * n_in, [None] * n_in, []
         for ax, ay, d in conj:
-            nz = [i for i in range(n_in) if ax[i]]
-            if len(nz) == 1 and not any(ay):
+            nz = [i for i, v in ax.items() if v]
+            if len(nz) == 1 and not any(ay.values()):
                 i, c = nz[0], ax[nz[0]]
                 if c > 0:
                     hi[i] = d / c if hi[i] is None else min(hi[i], d / c)
                 else:
                     lo[i] = d / c if lo[i] is None else max(lo[i], d / c)
             else:
-                rows.append((ax, ay, d))
+                rows.append(([ax.get(i, Fraction(0)) for i in range(n_in)],
+                             [ay.get(j, Fraction(0)) for j in range(n_out)], d))
         if any(v is None for v in lo + hi):
             raise CheckInputError(f"{path}: an input is unbounded in some disjunct")
         if any(a > b for a, b in zip(lo, hi)):
@@ -506,46 +507,54 @@ def _formula(f, path, n_in, n_out) -> list[list]:
     if f[0] in ("<=", "<", ">=", ">", "=") and len(f) == 3:
         lx, ly, lc = _term(f[1], path, n_in, n_out)
         rx, ry, rc = _term(f[2], path, n_in, n_out)
-        ax = [a - b for a, b in zip(lx, rx)]
-        ay = [a - b for a, b in zip(ly, ry)]
+        ax, ay = _lin(lx, rx, -1), _lin(ly, ry, -1)
         le = (ax, ay, rc - lc)  # lhs - rhs <= 0
-        ge = ([-a for a in ax], [-a for a in ay], lc - rc)
+        ge = ({i: -a for i, a in ax.items()}, {j: -a for j, a in ay.items()}, lc - rc)
         return [[le]] if f[0] in ("<=", "<") else [[ge]] if f[0] in (">=", ">") else [[le, ge]]
     raise CheckInputError(f"{path}: formula {f[0]!r} not accepted")
 
 
+def _lin(a: dict, b: dict, s) -> dict:
+    """``a + s b`` for sparse coefficient maps."""
+    out = dict(a)
+    for i, v in b.items():
+        out[i] = out.get(i, Fraction(0)) + s * v
+    return out
+
+
 def _term(t, path, n_in, n_out):
-    """A linear term as ``(coef over X, coef over Y, constant)`` in Fractions."""
-    zx, zy = [Fraction(0)] * n_in, [Fraction(0)] * n_out
+    """A linear term as ``(coef over X, coef over Y, constant)``: Fractions, the coefficients
+    as maps index -> Fraction."""
     if isinstance(t, str):
         m = re.fullmatch(r"([XY])_(\d+)", t)
         if m:
             i = int(m.group(2))
-            vec = zx if m.group(1) == "X" else zy
-            if i >= len(vec):
+            if i >= (n_in if m.group(1) == "X" else n_out):
                 raise CheckInputError(f"{path}: {t} is beyond the network's size")
-            vec[i] = Fraction(1)
-            return zx, zy, Fraction(0)
+            return ({i: Fraction(1)}, {}, Fraction(0)) if m.group(1) == "X" else \
+                ({}, {i: Fraction(1)}, Fraction(0))
         try:
-            return zx, zy, Fraction(t)
+            return {}, {}, Fraction(t)
         except ValueError:
             raise CheckInputError(f"{path}: bad term {t!r}") from None
     parts = [_term(a, path, n_in, n_out) for a in t[1:]]
     if t[0] == "+" or (t[0] == "-" and len(parts) > 1):
-        sign = [1] + [1 if t[0] == "+" else -1] * (len(parts) - 1)
-        return ([sum(s * p[0][i] for s, p in zip(sign, parts)) for i in range(n_in)],
-                [sum(s * p[1][i] for s, p in zip(sign, parts)) for i in range(n_out)],
-                sum(s * p[2] for s, p in zip(sign, parts)))
+        sx, sy, sc = parts[0]
+        for p in parts[1:]:
+            s = 1 if t[0] == "+" else -1
+            sx, sy, sc = _lin(sx, p[0], s), _lin(sy, p[1], s), sc + s * p[2]
+        return sx, sy, sc
     if t[0] == "-" and len(parts) == 1:
         p = parts[0]
-        return [-a for a in p[0]], [-a for a in p[1]], -p[2]
+        return {i: -a for i, a in p[0].items()}, {j: -a for j, a in p[1].items()}, -p[2]
     if t[0] == "*" and len(parts) == 2:
         (ax, ay, ac), (bx, by, bc) = parts
-        if any(ax) or any(ay):
+        if any(ax.values()) or any(ay.values()):
             (ax, ay, ac), (bx, by, bc) = (bx, by, bc), (ax, ay, ac)
-        if any(ax) or any(ay):
+        if any(ax.values()) or any(ay.values()):
             raise CheckInputError(f"{path}: product of two variables")
-        return [ac * v for v in bx], [ac * v for v in by], ac * bc
+        return ({i: ac * v for i, v in bx.items()}, {j: ac * v for j, v in by.items()},
+                ac * bc)
     raise CheckInputError(f"{path}: term {t[0]!r} not accepted")
 
 
