@@ -388,3 +388,23 @@ def test_convolutional_network_read_bounded_and_certified(tmp_path, seed):
     s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), r.semantics)
     assert not s.unchecked
     assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+
+
+def test_certificate_completed_by_worker_processes_checks_the_same(tmp_path, monkeypatch):
+    """A tree cut below its top input splits and completed in two worker processes gives a
+    certificate the checker accepts, with the counts of the one-process completion."""
+    import verinet.proof.produce as P
+
+    model, prop = ACASLIKE / "acaslike_3.onnx", ACASLIKE / "prop_3_p1.vnnlib"
+    net, spec = load(str(model)), read_vnnlib(str(prop))
+    logs = [ProofLog(), ProofLog()]
+    for log in logs:
+        assert verify(net, spec, timeout=60, proof=log).status is Status.UNSAT
+    monkeypatch.setattr(P, "PARALLEL_NODES", 1)
+    one = write_proof(logs[0], str(model), str(prop), str(tmp_path / "1.json"), workers=1)
+    two = write_proof(logs[1], str(model), str(prop), str(tmp_path / "2.json"), workers=2)
+    assert one.leaves == two.leaves and not two.unchecked
+    for name in ("1.json", "2.json"):
+        assert C.main([str(model), str(prop), str(tmp_path / name)]) == 0
+    assert json.loads((tmp_path / "1.json").read_text()) == \
+        json.loads((tmp_path / "2.json").read_text())

@@ -46,6 +46,10 @@ class ProofError(Exception):
 
     def __init__(self, where: str, why: str):
         super().__init__(f"{where}: {why}")
+        self.where, self.why = where, why
+
+    def __reduce__(self):  # picklable, for the producer's worker processes
+        return (ProofError, (self.where, self.why))
 
 
 class CheckInputError(Exception):
@@ -612,9 +616,12 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
                     E = np.zeros((2 * k, m))
                     E[np.arange(k), idx], E[k + np.arange(k), idx] = 1.0, -1.0
                     val, _, _ = _backsub_chunked(ops, i + 1, E, L, U_, lo, hi, phases, D)
+                    # each box keeps only its own entries' refinements, so that a box's
+                    # bounds do not depend on the boxes it is batched with
+                    use = np.ones((l.shape[0], k), dtype=bool) if last else u[:, idx] > 0
                     l, u = l.copy(), u.copy()
-                    l[:, idx] = np.maximum(l[:, idx], val[:, :k])
-                    u[:, idx] = np.minimum(u[:, idx], -val[:, k:])
+                    l[:, idx] = np.where(use, np.maximum(l[:, idx], val[:, :k]), l[:, idx])
+                    u[:, idx] = np.where(use, np.minimum(u[:, idx], -val[:, k:]), u[:, idx])
         if i + 1 in prior:
             l, u = np.maximum(l, prior[i + 1][0]), np.minimum(u, prior[i + 1][1])
         if i + 1 < len(ops) and ops[i + 1][0] == "relu" and i + 1 in phases:

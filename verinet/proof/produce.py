@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -340,12 +341,140 @@ class _Repair:
         return True
 
 
+#: trees with fewer nodes are completed in this process; larger ones in worker processes
+PARALLEL_NODES = 4000
+
+
+def _count(node) -> int:
+    if not isinstance(node, dict):
+        return 1
+    c = node.get("c")
+    kids = c if isinstance(c, list) else [c] if isinstance(c, dict) else []
+    return 1 + sum(_count(k) for k in kids)
+
+
+def _frontier(trees, roots, want: int):
+    """Subtrees reached from the roots through input splits only, at least ``want`` of them
+    when the tree allows: ``[(group, where, parent list, index, lo, hi)]``.  The boxes are
+    computed as the checker computes them (exact split values), so that a subtree completed
+    on its own box checks the same inside the whole tree."""
+    level = [(g, f"group {g}", trees, g, lo, hi) for g, (lo, hi) in enumerate(roots)]
+
+    def opens(x) -> bool:
+        node = x[2][x[3]]
+        if not isinstance(node, dict):
+            return False
+        if node.get("t") == "s":
+            return isinstance(node.get("c"), list) and len(node["c"]) == 2
+        return node.get("t") == "k" and isinstance(node.get("c"), dict) and all(
+            isinstance(node.get(k), list) and len(node[k]) == x[4].size for k in ("lo", "hi"))
+
+    while len(level) < want:
+        grow = [x for x in level if opens(x)]
+        if not grow:
+            break
+        big = max(grow, key=lambda x: _count(x[2][x[3]]))
+        g, w, parent, i, lo, hi = big
+        node = parent[i]
+        try:
+            if node["t"] == "k":  # the box the checker gives the shrink's child
+                kid = (g, w + ".k", node, "c",
+                       np.maximum(lo, np.array([float.fromhex(v) for v in node["lo"]])),
+                       np.minimum(hi, np.array([float.fromhex(v) for v in node["hi"]])))
+                level[level.index(big)] = kid
+                continue
+            dim, v = node.get("d"), float.fromhex(node.get("v"))
+        except (TypeError, ValueError):
+            break  # the checker will say what is wrong with it
+        if not (isinstance(dim, int) and 0 <= dim < lo.size and lo[dim] <= v <= hi[dim]):
+            break
+        h1, l2 = hi.copy(), lo.copy()
+        h1[dim], l2[dim] = v, v
+        level.remove(big)
+        level += [(g, w + ".0", node["c"], 0, lo, h1), (g, w + ".1", node["c"], 1, l2, hi)]
+    return level
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(model_path: str, prop_path: str, semantics: str) -> None:
+    n_in, ops, _ = C.read_model(model_path)
+    groups, _ = C.read_property(prop_path, n_in, C.n_outputs(n_in, ops))
+    _WORKER["c"] = C.Checker(n_in, C.semantic_ops(ops, semantics), groups)
+
+
+def _worker_walk(task):
+    """Complete and check one subtree in a worker: ``(subtree, counts, unchecked)``."""
+    g, w, tree, lo, hi = task
+    c = _WORKER["c"]
+    c.counts = {k: 0 for k in c.counts}
+    c.unchecked = []
+    c.on_lp_leaf = _WarmFarkas()
+    c.repair = _Repair()
+    holder = [tree]
+    c.walk_boxes(w, holder[0], lo, hi, c.groups[g][2])
+    return holder[0], c.counts, c.unchecked
+
+
+def _complete(checker: C.Checker, trees: list, files: tuple, workers: int) -> None:
+    """Walk the certificate with the checker (filling in Farkas multipliers, repairing what
+    it cannot close).  A large tree is cut into subtrees below its top input splits; the
+    subtrees are completed in ``workers`` processes while this one checks the top.  If the
+    worker processes cannot run (a script without a main guard, say), it is all done here."""
+    if workers <= 1 or sum(_count(t) for t in trees) < PARALLEL_NODES:
+        checker.run(trees)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    cut = _frontier(trees, C.root_boxes(checker.groups), 4 * workers)
+    if len(cut) < 2:
+        checker.run(trees)
+        return
+    tasks = [(g, w, parent[i], lo, hi) for g, w, parent, i, lo, hi in cut]
+    order = sorted(range(len(tasks)), key=lambda k: -_count(tasks[k][2]))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=files) as pool:
+            futures = {k: pool.submit(_worker_walk, tasks[k]) for k in order}
+            # meanwhile the top of the tree, each subtree stood in for by a marked leaf
+            for k, (_, _, parent, i, _, _) in enumerate(cut):
+                parent[i] = {"t": "z", "why": f"{_APART} {k}"}
+            checker.run(trees)
+            done = {k: futures[k].result() for k in order}
+    except (BrokenProcessPool, OSError) as e:
+        print(f"verinet: note: certificate completed in one process ({type(e).__name__})",
+              file=sys.stderr)
+        for k, (_, _, parent, i, _, _) in enumerate(cut):
+            parent[i] = tasks[k][2]
+        checker.counts = {name: 0 for name in checker.counts}
+        checker.unchecked = []
+        checker.run(trees)
+        return
+    reached = {int(u.rsplit(" ", 1)[1]) for u in checker.unchecked if _APART in u}
+    checker.counts["unchecked"] -= len(reached)
+    checker.unchecked = [u for u in checker.unchecked if _APART not in u]
+    for k, (_, _, parent, i, _, _) in enumerate(cut):
+        sub, counts, unchecked = done[k]
+        parent[i] = sub
+        if k in reached:  # (a subtree the top's bounds closed is never walked)
+            for name, v in counts.items():
+                checker.counts[name] += v
+            checker.unchecked += unchecked
+
+
+_APART = "completed apart"
+
+
 def write_proof(log: ProofLog, model_path: str, prop_path: str, out_path: str,
-                semantics: str = "float32") -> ProofSummary:
+                semantics: str = "float32", workers: int = 2) -> ProofSummary:
     """Assemble, complete (Farkas leaves) and check the certificate of an ``unsat`` proved in
     ``semantics`` (``Result.semantics``); write it to ``out_path`` (gzip when it ends in
     ``.gz``).  Raises :class:`verinet.proof.check.ProofError` when the checker rejects it
-    (the file is then not written)."""
+    (the file is then not written).  ``workers``: processes that complete a large tree's
+    subtrees side by side (1: all in this process)."""
     t0 = time.monotonic()
     n_in, ops, mdig = C.read_model(model_path)
     groups, pdig = C.read_property(prop_path, n_in, C.n_outputs(n_in, ops))
@@ -358,7 +487,7 @@ def write_proof(log: ProofLog, model_path: str, prop_path: str, out_path: str,
              "groups": trees}
     checker.on_lp_leaf = _WarmFarkas()
     checker.repair = _Repair()
-    checker.run(trees)
+    _complete(checker, trees, (model_path, prop_path, semantics), workers)
     text = json.dumps(proof, separators=(",", ":"))
     opener = gzip.open if out_path.endswith(".gz") else open
     with opener(out_path, "wt") as f:
