@@ -605,8 +605,11 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
             l, u = _interval(op, pl, pu)
             l, u = down(l - D[-1]), up(u + D[-1])
             last = i + 1 == len(ops)
-            # (the first op on the input box: its interval bounds are the tightest already)
-            if i > 0 and (last or ops[i + 1][0] == "relu"):
+            # (before the first ReLU, with one matrix at most, the interval bounds are the
+            # tightest already: a diagonal op maps a box onto a box)
+            exact = all(o[0] != "relu" for o in ops[:i + 1]) and \
+                sum(o[0] == "mat" for o in ops[:i + 1]) <= 1
+            if not exact and (last or ops[i + 1][0] == "relu"):
                 # back-substitute the output and, before a ReLU, the entries not proved
                 # inactive in some box (an inactive entry is 0 whatever its bounds; an
                 # active one's bounds tighten the interval bounds further on)

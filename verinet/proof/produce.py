@@ -342,7 +342,7 @@ class _Repair:
 
 
 #: trees with fewer nodes are completed in this process; larger ones in worker processes
-PARALLEL_NODES = 4000
+PARALLEL_NODES = 1500
 
 
 def _count(node) -> int:
