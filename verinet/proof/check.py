@@ -1100,6 +1100,12 @@ class Checker:
         ``(where, node, phases, (L, U) prior, row lower bounds, lo, hi)``."""
         Cy, Cx, d_hi, _ = group_rows([term], self.n_in, self.n_out)
         L0 = level[0][3][0]
+        # a root's bounds are its hand-off box's, computed already (no phase is fixed yet)
+        roots, level = level, []
+        for w, node, phases, prior, p, lo, hi in roots:
+            self.counts["nodes"] += 1
+            level += [c + (lo, hi) for c in self.phase_node(w, node, phases, prior[0],
+                                                            prior[1], p, term)]
         while level:
             nxt = []
             # (a phase split's bounds are computed: they are its children's prior bounds,
