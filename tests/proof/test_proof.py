@@ -408,3 +408,29 @@ def test_certificate_completed_by_worker_processes_checks_the_same(tmp_path, mon
         assert C.main([str(model), str(prop), str(tmp_path / name)]) == 0
     assert json.loads((tmp_path / "1.json").read_text()) == \
         json.loads((tmp_path / "2.json").read_text())
+
+
+def test_certificate_completed_here_when_workers_cannot_start(tmp_path, monkeypatch, capsys):
+    import concurrent.futures
+
+    import verinet.proof.produce as P
+
+    def no_pool(*args, **kwargs):
+        raise OSError("no processes here")
+
+    model, prop = ACASLIKE / "acaslike_3.onnx", ACASLIKE / "prop_3_p1.vnnlib"
+    log = ProofLog()
+    assert verify(load(str(model)), read_vnnlib(str(prop)), timeout=60,
+                  proof=log).status is Status.UNSAT
+    monkeypatch.setattr(P, "PARALLEL_NODES", 1)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), workers=2)
+    assert not s.unchecked and "one process" in capsys.readouterr().err
+    assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+
+
+def test_proof_errors_cross_process_boundaries():
+    import pickle
+
+    e = pickle.loads(pickle.dumps(C.ProofError("group 0.1", "bound leaf not closed")))
+    assert isinstance(e, C.ProofError) and str(e) == "group 0.1: bound leaf not closed"
