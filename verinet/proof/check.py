@@ -728,13 +728,17 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
                 uns = ~(act | ina)
                 alpha = (zu > -zl).astype(float)
                 s = np.where(uns, zu / np.where(uns, zu - zl, 1.0), 0.0) * (1 + 8 * U)
-                pos = Lam >= 0
-                coef = np.where(act[:, None, :], 1.0, np.where(
-                    ina[:, None, :], 0.0, np.where(pos, alpha[:, None, :], s[:, None, :])))
-                new = Lam * coef
-                cterm = np.where(uns[:, None, :] & ~pos, -new * zl[:, None, :], 0.0)
-                const = const + cterm.sum(axis=2)
-                err = err + gamma(Lam.shape[2]) * np.abs(cterm).sum(axis=2) \
+                # slopes: the lower relaxation (alpha) where Lam >= 0, the upper one (s, the
+                # chord through (zl, 0)) where Lam < 0; 1 when active, 0 when inactive
+                lo_s = np.where(act, 1.0, np.where(uns, alpha, 0.0))[:, None, :]
+                up_s = np.where(act, 1.0, s)[:, None, :]
+                new = Lam * np.where(Lam >= 0, lo_s, up_s)
+                # the chord's constant, sum over Lam < 0 of Lam s (-zl): terms of one sign,
+                # so |sum| is the sum of their sizes; two roundings each, and the sum's
+                cterm = _bmv(np.minimum(Lam, 0.0), np.where(uns, s * -zl, 0.0))
+                const = const + cterm
+                g = gamma(Lam.shape[2] + 2)
+                err = err + g * np.abs(cterm) * (1 + 2 * g) \
                     + U * 2 * _bmv(np.abs(new), mag_in)
                 Lam = new
             else:
