@@ -197,9 +197,9 @@ class _WarmFarkas:
         lo = np.full(rows, -np.inf)
         hi = np.full(rows, np.inf)
         lo[fmap], hi[fmap] = lp.lo, lp.hi
-        tail = lp.layout[-1][1]
-        key = (n, rows, tuple(u.size for _, u, _, _ in relu),
-               A.tocsr()[tail:].data.tobytes(), A.tocsr()[tail:].indices.tobytes())
+        terms = lp.A[lp.layout[-1][1]:]  # the property's rows
+        key = (n, rows, tuple(u.size for _, u, _, _ in relu), terms.data.tobytes(),
+               terms.indices.tobytes())
         inf = highspy.kHighsInf
         rlo, rhi = np.where(np.isfinite(lo), lo, -inf), np.where(np.isfinite(hi), hi, inf)
         if key != self.key:
@@ -215,19 +215,7 @@ class _WarmFarkas:
             vv = np.concatenate([fv[keep], np.ones(miss.sum()), -np.ones(miss.sum()),
                                  val[:, 0], val[:, 1]])
             M = sp.csc_matrix((vv, (rr, cc)), shape=(rows, n))
-            with _stdout_silenced():
-                self.h = highspy.Highs()
-            for k, v in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
-                self.h.setOptionValue(k, v)
-            model = highspy.HighsLp()
-            model.num_col_, model.num_row_ = n, rows
-            model.col_cost_ = np.zeros(n)
-            model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
-            model.row_lower_, model.row_upper_ = rlo, rhi
-            model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            model.a_matrix_.start_, model.a_matrix_.index_ = M.indptr, M.indices
-            model.a_matrix_.value_ = M.data
-            self.h.passModel(model)
+            self.h = _highs(M, lp.col_lo, lp.col_hi, rlo, rhi)
             self.key = key
         else:
             h = self.h
@@ -262,25 +250,31 @@ def _check_ray(lp: C.NodeLP, ray: np.ndarray):
     return None
 
 
-def _farkas_from_highs(lp: C.NodeLP):
-    """Farkas multipliers for the checker's LP of a leaf from HiGHS's dual ray, or None."""
-    m, n = lp.A.shape
+def _highs(A, col_lo, col_hi, row_lo, row_hi) -> highspy.Highs:
+    """A quiet, single-threaded HiGHS holding the feasibility LP ``row_lo <= A v <= row_hi``,
+    ``col_lo <= v <= col_hi`` (``A`` sparse; infinite bounds as HiGHS's own)."""
+    inf = highspy.kHighsInf
     with _stdout_silenced():
         h = highspy.Highs()
     for k, v in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
         h.setOptionValue(k, v)
+    A = sp.csc_matrix(A)
     model = highspy.HighsLp()
-    model.num_col_, model.num_row_ = n, m
-    model.col_cost_ = np.zeros(n)
-    model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
-    inf = highspy.kHighsInf
-    model.row_lower_ = np.where(np.isfinite(lp.lo), lp.lo, -inf)
-    model.row_upper_ = np.where(np.isfinite(lp.hi), lp.hi, inf)
-    A = lp.A.tocsc()
+    model.num_row_, model.num_col_ = A.shape
+    model.col_cost_ = np.zeros(A.shape[1])
+    model.col_lower_, model.col_upper_ = col_lo, col_hi
+    model.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
+    model.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_ = A.indptr, A.indices
     model.a_matrix_.value_ = A.data
     h.passModel(model)
+    return h
+
+
+def _farkas_from_highs(lp: C.NodeLP):
+    """Farkas multipliers for the checker's LP of a leaf from HiGHS's dual ray, or None."""
+    h = _highs(lp.A, lp.col_lo, lp.col_hi, lp.lo, lp.hi)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
         return None
@@ -412,9 +406,8 @@ def _worker_walk(task):
     c.unchecked = []
     c.on_lp_leaf = _WarmFarkas()
     c.repair = _Repair()
-    holder = [tree]
-    c.walk_boxes(w, holder[0], lo, hi, c.groups[g][2])
-    return holder[0], c.counts, c.unchecked
+    c.walk_boxes(w, tree, lo, hi, c.groups[g][2])
+    return tree, c.counts, c.unchecked
 
 
 def _complete(checker: C.Checker, trees: list, files: tuple, workers: int) -> None:
