@@ -309,3 +309,40 @@ def test_acas_crown_contains_samples() -> None:
     for box in range(0, 50, 5):
         x = samples(lo[box], hi[box], 1000, box)
         assert_contains(b, net, box, net.evaluate_all(x), np.broadcast_to(C, (50, 2, 5)))
+
+
+def _pooled(seed: int) -> Network:
+    """Affine(x) -> Relu -> MaxPool (overlapping, padded) -> Relu -> Affine: the Relu and
+    MaxPool nodes are entrywise maps of one affine function of the input each."""
+    rng = np.random.default_rng(seed)
+    nb = NetworkBuilder()
+    nb.add_input("x", (4,))
+    nb.add("h", Affine(("x",), 8, W=rng.normal(0, 1, (8, 4)), b=rng.normal(0, 0.3, 8)), (8,))
+    nb.add("r", Relu(("h",), 8), (8,))
+    windows = np.array([[0, 1, 2], [2, 3, -1], [3, 4, 5], [5, 6, 7], [7, 0, -1]])
+    nb.add("mp", MaxPool(("r",), 5, windows=windows), (5,))
+    nb.add("r2", Relu(("mp",), 5), (5,))
+    nb.add("y", Affine(("r2",), 3, W=rng.normal(0, 1, (3, 5)), b=np.zeros(3)), (3,))
+    return nb.finish("y", name="pooled", simplify=False)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_interval_tight_nodes_skip_back_substitution_and_lose_nothing(seed, monkeypatch):
+    """Nodes whose interval bound is exact (Relu/MaxPool of one affine function of the
+    input each) are not back-substituted; the bounds are the same as with it."""
+    import verinet.bounds.crown as crown
+
+    net = _pooled(seed)
+    assert crown._interval_tight(net) == {"x", "h", "r", "mp", "r2"}
+    assert crown._targets(net) == {}
+    lo, hi = boxes(4, 16, seed)
+    C = np.random.default_rng(seed).normal(size=(2, 3))
+    fast = crown_bounds(net, lo, hi, C)
+    monkeypatch.setattr(crown, "_interval_tight", lambda net: {net.input_name})
+    slow = crown_bounds(net, lo, hi, C)
+    for name in net.graph.nodes:
+        np.testing.assert_allclose(fast.lower[name], slow.lower[name], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fast.upper[name], slow.upper[name], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.out_lower, slow.out_lower, rtol=1e-9, atol=1e-12)
+    x = samples(lo[0], hi[0], 500, seed)
+    assert_contains(fast, net, 0, net.evaluate_all(x))

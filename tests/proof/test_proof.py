@@ -229,12 +229,16 @@ def _random_onnx(rng, path: Path, widths: list[int]) -> None:
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
 
 
-def _forward(ops, x):
-    v = x
+def _forward(ops, x, keep=False):
+    v, out = x, [x]
     for o in ops:
-        v = np.maximum(v, 0) if o[0] == "relu" else v * o[1] + o[2] if o[0] == "diag" else \
-            v @ o[1].T + o[2]
-    return v
+        if o[0] == "pool":
+            v = np.where(o[1] < 0, -np.inf, v[:, np.maximum(o[1], 0)]).max(axis=2)
+        else:
+            v = np.maximum(v, 0) if o[0] == "relu" else v * o[1] + o[2] if o[0] == "diag" \
+                else v @ o[1].T + o[2]
+        out.append(v)
+    return out if keep else v
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -373,6 +377,96 @@ def test_convolutional_network_read_bounded_and_certified(tmp_path, seed):
     assert d.max() <= ub
     margin = float(ub + 1e-3 * (1 + abs(ub)))
     prop = tmp_path / "cnn.vnnlib"
+    lines = [f"(declare-const X_{i} Real)" for i in range(n)]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(3)]
+    for i in range(n):
+        lines += [f"(assert (>= X_{i} {float(lo[i])!r}))",
+                  f"(assert (<= X_{i} {float(hi[i])!r}))"]
+    lines += [f"(assert (>= (- Y_0 Y_1) {margin!r}))"]
+    prop.write_text("\n".join(lines) + "\n")
+    net, spec = load(str(model)), read_vnnlib(str(prop))
+    log = ProofLog()
+    r = verify(net, spec, timeout=60, config=VerifierConfig(
+        search=SearchConfig(strategy="relu")), proof=log)
+    assert r.status is Status.UNSAT, r
+    s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), r.semantics)
+    assert not s.unchecked
+    assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+
+
+def _maxpool_cnn(rng, path: Path) -> None:
+    """Conv -> Relu -> MaxPool (3x3, stride 2, padded: windows overlap and hold padding) ->
+    Conv -> MaxPool (2x2, straight after an affine op) -> Flatten -> Gemm."""
+    f = np.float32
+    inits = [numpy_helper.from_array((rng.standard_normal((3, 1, 3, 3)) / 2).astype(f), "w1"),
+             numpy_helper.from_array((0.1 * rng.standard_normal(3)).astype(f), "b1"),
+             numpy_helper.from_array((rng.standard_normal((4, 3, 2, 2)) / 2).astype(f), "w2"),
+             numpy_helper.from_array(rng.standard_normal((3, 4)).astype(f), "W3"),
+             numpy_helper.from_array(np.zeros(3, f), "b3")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["m1"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["m1", "w2"], ["c2"]),
+             helper.make_node("MaxPool", ["c2"], ["m2"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["m2"], ["fl"]),
+             helper.make_node("Gemm", ["fl", "W3", "b3"], ["y"], transB=1)]
+    g = helper.make_graph(nodes, "mp", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 1, 7, 7])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, 3])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_maxpool_read_bounded_and_its_lp_rows_hold(tmp_path, seed):
+    """The checker's MaxPool: its model matches onnxruntime, its bounds hold on
+    onnxruntime's outputs, and the LP rows of a box hold on the box's points."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(seed)
+    model = tmp_path / "mp.onnx"
+    _maxpool_cnn(rng, model)
+    n, ops, _ = C.read_model(str(model))
+    assert n == 49 and [o[0] for o in ops] == ["mat", "relu", "pool", "mat", "pool", "mat"]
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    c = rng.uniform(-1, 1, n)
+    lo, hi = c - 0.1, c + 0.1
+    pts = (lo + (hi - lo) * rng.random((400, n))).astype(np.float32)
+    ys = np.concatenate([sess.run(None, {"x": p.reshape(1, 1, 7, 7)})[0] for p in pts])
+    vals = _forward(ops, pts.astype(np.float64), keep=True)
+    assert np.abs(vals[-1] - ys).max() < 1e-5
+    Cy = rng.standard_normal((4, 3))
+    L, U_, _, lb, _, _ = C.bounds(ops, lo[None], hi[None], (Cy, np.zeros((4, n))))
+    assert (ys.astype(np.float64) @ Cy.T >= lb[0]).all()
+    for v, l, u in zip(vals, L, U_):
+        assert (v >= l - 1e-5).all() and (v <= u + 1e-5).all()
+    # the pool blocks of the LP (y - x_j >= 0, = 0 where one entry dominates) hold on
+    # every point; rows are exact, so no tolerance
+    lp = C.lp_rows(ops, [x[0] for x in L], [x[0] for x in U_], {}, [])
+    v = np.concatenate(vals, axis=1)
+    Av = (lp.A @ v.T).T
+    blocks = [e for e in lp.layout if e[0] == "pool"]
+    assert len(blocks) == 2
+    for _, base, cnt in blocks:
+        sl = slice(base, base + cnt)
+        assert (Av[:, sl] >= lp.lo[sl]).all() and (Av[:, sl] <= lp.hi[sl]).all()
+    # with a box so small that every window has one dominating entry, equality rows appear
+    tiny = C.bounds(ops, c[None] - 1e-6, c[None] + 1e-6, (Cy, np.zeros((4, n))))
+    lp2 = C.lp_rows(ops, [x[0] for x in tiny[0]], [x[0] for x in tiny[1]], {}, [])
+    assert (lp2.hi == 0).sum() > 0
+
+
+def test_maxpool_certificate_checked(tmp_path):
+    """An ``unsat`` on a MaxPool network gets a certificate the checker accepts."""
+    rng = np.random.default_rng(7)
+    model = tmp_path / "mp.onnx"
+    _maxpool_cnn(rng, model)
+    n, ops, _ = C.read_model(str(model))
+    c = rng.uniform(-1, 1, n)
+    lo, hi = c - 0.01, c + 0.01
+    ub = -C.bounds(ops, lo[None], hi[None], (np.array([[-1.0, 1.0, 0.0]]),
+                                               np.zeros((1, n))))[3][0, 0]
+    margin = float(ub + 1e-3 * (1 + abs(ub)))
+    prop = tmp_path / "mp.vnnlib"
     lines = [f"(declare-const X_{i} Real)" for i in range(n)]
     lines += [f"(declare-const Y_{j} Real)" for j in range(3)]
     for i in range(n):

@@ -82,21 +82,33 @@ def _backsub(net: Network, target: str, L0: np.ndarray, boxes: Index, ctx: Ctx
     return val, L, off
 
 
+def _interval_tight(net: Network) -> set[str]:
+    """Nodes whose interval bound is as tight as a back-substituted one: the input, an
+    Affine reading it, and a Relu or MaxPool of such nodes (entrywise maps of one affine
+    function each: CROWN's relaxation of them gives back the same interval)."""
+    tight: set[str] = set()
+    for name, op in net.plan:
+        if isinstance(op, Input) or (isinstance(op, Affine) and op.inputs[0] == net.input_name):
+            tight.add(name)
+        elif isinstance(op, (Relu, MaxPool)) and op.inputs[0] in tight:
+            tight.add(name)
+    return tight
+
+
 def _targets(net: Network) -> dict[str, bool]:
     """Nodes that get back-substituted bounds -> whether inactive entries may be skipped.
 
     Relu inputs need no rows where the bound already proves the ReLU inactive (its
     output is 0 whatever the bound); MaxPool inputs get all rows; the output is handled
-    on its own.  An Affine reading the input directly is skipped: its interval bound
-    is as tight.
+    on its own.  A node whose interval bound is as tight (:func:`_interval_tight`, e.g.
+    ``Relu(Conv(x))`` before a MaxPool) is skipped.
     """
+    tight = _interval_tight(net)
     out: dict[str, bool] = {}
     for _, op in net.plan:
         if isinstance(op, (Relu, MaxPool)):
             src = op.inputs[0]
-            sop = net.op(src)
-            if isinstance(sop, Input) or (isinstance(sop, Affine)
-                                          and isinstance(net.op(sop.inputs[0]), Input)):
+            if src in tight:
                 continue
             out[src] = out.get(src, True) and isinstance(op, Relu)
     out.pop(net.output_name, None)

@@ -7,7 +7,7 @@ are marked unchecked (a z3 leaf, or one the producer could not express); 5 when 
 cannot be read or is outside what the checker accepts.
 
 It shares no code with the search: it reads the ONNX graph (a chain of MatMul, Gemm,
-Conv, AveragePool, Add, Sub, Mul, Relu, Pad, Transpose, Flatten, Reshape, Identity, Squeeze,
+Conv, AveragePool, MaxPool, Add, Sub, Mul, Relu, Pad, Transpose, Flatten, Reshape, Identity, Squeeze,
 Unsqueeze nodes) and the VNN-LIB 1.0 property
 itself (numbers as exact decimals, DNF grouped by input box), recomputes every bound with
 its own DeepPoly back-substitution, checks that the split tree covers each box, and
@@ -125,7 +125,8 @@ def _attribute(a):
 def read_model(path: str) -> tuple[int, list, str]:
     """``(n_inputs, ops, digest)``; ops are ``("mat", W, b, rho, ftz, rep)``, ``("diag", d,
     b, rho, ftz, rep)`` (float64 arrays holding the file's float32 values exactly, except
-    AveragePool's ``1/count``) or ``("relu",)``, in a chain; Transpose, Pad, Conv and
+    AveragePool's ``1/count``), ``("relu",)`` or ``("pool", win, 0, 0, 0, 0)`` (MaxPool:
+    output ``i`` is the max of entries ``win[i]``, see :func:`_pool_windows`), in a chain; Transpose, Pad, Conv and
     AveragePool become ``"mat"`` ops on the row-major flattened tensor.  Run in the file's
     float type, an affine op's output lands within ``rho (|W| |x| + |b|) + ftz`` of ``W x +
     b`` (see :func:`float_error`; ``rho`` and ``ftz`` per output); ``rho`` is None for float
@@ -225,6 +226,13 @@ def read_model(path: str) -> tuple[int, list, str]:
             src, shape = _gather_op(op, shape, attrs, [inits[d] for d in data], where)
             pending = src if pending is None else np.where(src >= 0, pending[src], -1)
             size = src.size
+        elif op == "MaxPool":
+            if len([o for o in node.output if o]) != 1 or attrs.get("storage_order"):
+                raise CheckInputError(f"{where}: only MaxPool without the Indices output")
+            flush()
+            win, shape = _pool_windows(shape, attrs, where)
+            size = win.shape[0]
+            ops.append(("pool", win, np.zeros(size), 0.0, 0.0, 0.0))  # a max is exact
         elif op in ("Conv", "AveragePool"):
             W, b, shape, k = _window_op(op, shape, attrs, [inits[d] for d in data], where)
             size = W.shape[0]
@@ -354,6 +362,48 @@ def _gather_op(op, shape, attrs, consts, where):
     raise CheckInputError(f"{where}: not an index map")
 
 
+def _pool_windows(shape, attrs, where):
+    """``(win, out_shape)`` of MaxPool: output ``i`` is the max of input entries
+    ``win[i, j]`` (``-1``: padding, never the max)."""
+    if len(shape) != 4:
+        raise CheckInputError(f"{where}: only 2-D images (N, C, H, W), got {list(shape)}")
+    if attrs.get("auto_pad") not in (None, "NOTSET") or attrs.get("ceil_mode"):
+        raise CheckInputError(f"{where}: only explicit pads (auto_pad NOTSET, ceil_mode 0)")
+    N, C, H, Wd = shape
+    kh, kw = _ints(attrs.get("kernel_shape"), [])
+    sh, sw = _ints(attrs.get("strides"), [1, 1])
+    dh, dw = _ints(attrs.get("dilations"), [1, 1])
+    pt, pl, pb, pr = _ints(attrs.get("pads"), [0, 0, 0, 0])
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    if N != 1 or Ho < 1 or Wo < 1 or max(pt, pl, pb, pr) >= min(kh, kw):
+        raise CheckInputError(f"{where}: pads, kernel and shape {list(shape)} do not fit")
+    c, oy, ox, ky, kx = np.meshgrid(np.arange(C), np.arange(Ho), np.arange(Wo),
+                                    np.arange(kh), np.arange(kw), indexing="ij")
+    iy, ix = oy * sh - pt + ky * dh, ox * sw - pl + kx * dw
+    inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < Wd)
+    win = np.where(inside, (c * H + iy) * Wd + ix, -1).reshape(C * Ho * Wo, kh * kw)
+    if not (win >= 0).any(axis=1).all():
+        raise CheckInputError(f"{where}: a window holds padding only")
+    return win, (1, C, Ho, Wo)
+
+
+def pool_relax(win, zl, zu):
+    """The MaxPool relaxation on input bounds ``zl``/``zu`` ``(B, n)``: per output ``(B, m)``
+    the entry ``src`` with the largest lower bound (``y >= x_src``), whether it dominates
+    (its lower bound at least every other entry's upper bound: ``y = x_src``), and ``umax``
+    (``y <= umax``), the largest upper bound."""
+    pad = win < 0
+    gl = np.where(pad, -np.inf, zl[:, np.maximum(win, 0)])  # (B, m, k)
+    gu = np.where(pad, -np.inf, zu[:, np.maximum(win, 0)])
+    a = gl.argmax(axis=2)
+    src = win[np.arange(win.shape[0])[None, :], a]
+    best = np.take_along_axis(gl, a[..., None], axis=2)[..., 0]
+    rest = gu.copy()
+    np.put_along_axis(rest, a[..., None], -np.inf, axis=2)
+    return src, best >= rest.max(axis=2), gu.max(axis=2)
+
+
 def _window_op(op, shape, attrs, consts, where):
     """``(W, b, out_shape, k)`` of Conv or AveragePool on a tensor of ``shape`` (``k``:
     terms and roundings of each output in float arithmetic)."""
@@ -428,7 +478,7 @@ def float_error(op, mag):
 def n_outputs(n_in: int, ops: list) -> int:
     size = n_in
     for o in ops:
-        if o[0] == "mat":
+        if o[0] in ("mat", "pool"):
             size = o[1].shape[0]
     return size
 
@@ -600,6 +650,11 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
         if op[0] == "relu":
             l, u = np.maximum(pl, 0.0), np.maximum(pu, 0.0)
             D.append(0.0)
+        elif op[0] == "pool":  # max of the window's bounds (a float max is exact)
+            pad = op[1] < 0
+            l = np.where(pad, -np.inf, pl[:, np.maximum(op[1], 0)]).max(axis=2)
+            u = np.where(pad, -np.inf, pu[:, np.maximum(op[1], 0)]).max(axis=2)
+            D.append(0.0)
         else:
             D.append(float_error(op, np.maximum(np.abs(pl), np.abs(pu))))
             l, u = _interval(op, pl, pu)
@@ -607,13 +662,14 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
             last = i + 1 == len(ops)
             # (before the first ReLU, with one matrix at most, the interval bounds are the
             # tightest already: a diagonal op maps a box onto a box)
-            exact = all(o[0] != "relu" for o in ops[:i + 1]) and \
+            exact = all(o[0] in ("mat", "diag") for o in ops[:i + 1]) and \
                 sum(o[0] == "mat" for o in ops[:i + 1]) <= 1
-            if not exact and (last or ops[i + 1][0] == "relu"):
-                # back-substitute the output and, before a ReLU, the entries not proved
-                # inactive in some box (an inactive entry is 0 whatever its bounds; an
-                # active one's bounds tighten the interval bounds further on)
-                idx = np.arange(l.shape[1]) if last else np.flatnonzero((u > 0).any(axis=0))
+            every = last or ops[i + 1][0] == "pool"
+            if not exact and (every or ops[i + 1][0] == "relu"):
+                # back-substitute the output, a MaxPool's input and, before a ReLU, the
+                # entries not proved inactive in some box (an inactive entry is 0 whatever
+                # its bounds; an active one's bounds tighten the interval bounds further on)
+                idx = np.arange(l.shape[1]) if every else np.flatnonzero((u > 0).any(axis=0))
                 m, k = l.shape[1], idx.size
                 if k:
                     E = np.zeros((2 * k, m))
@@ -621,7 +677,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
                     val, _, _ = _backsub_chunked(ops, i + 1, E, L, U_, lo, hi, phases, D)
                     # each box keeps only its own entries' refinements, so that a box's
                     # bounds do not depend on the boxes it is batched with
-                    use = np.ones((l.shape[0], k), dtype=bool) if last else u[:, idx] > 0
+                    use = np.ones((l.shape[0], k), dtype=bool) if every else u[:, idx] > 0
                     l, u = l.copy(), u.copy()
                     l[:, idx] = np.where(use, np.maximum(l[:, idx], val[:, :k]), l[:, idx])
                     u[:, idx] = np.where(use, np.minimum(u[:, idx], -val[:, k:]), u[:, idx])
@@ -741,6 +797,21 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
                 err = err + g * np.abs(cterm) * (1 + 2 * g) \
                     + U * 2 * _bmv(np.abs(new), mag_in)
                 Lam = new
+            elif op[0] == "pool":
+                # y >= x_src where Lam >= 0 or where x_src dominates (then y = x_src); else
+                # y <= umax, a constant
+                src, dom, umax = pool_relax(op[1], L[j], U_[j])
+                coef = np.where((Lam >= 0) | dom[:, None, :], Lam, 0.0)
+                rest = Lam - coef  # exact
+                t = np.where(rest != 0, rest * umax[:, None, :], 0.0)  # (0 where umax = inf)
+                const = const + t.sum(axis=2)
+                err = err + gamma(umax.shape[1] + 2) * np.abs(t).sum(axis=2)
+                new = np.zeros((Lam.shape[0], L[j].shape[1], Lam.shape[1]))
+                bi = np.broadcast_to(np.arange(Lam.shape[0])[:, None], src.shape)
+                np.add.at(new, (bi, src), coef.transpose(0, 2, 1))  # a few terms per entry
+                err = err + gamma(op[1].shape[1]) * _bmv(
+                    np.abs(coef), np.take_along_axis(mag_in, src, axis=1))
+                Lam = new.transpose(0, 2, 1)
             else:
                 W, b = op[1], op[2]
                 aL = np.abs(Lam)
@@ -885,6 +956,17 @@ def lp_rows(ops, L, U_, phases, term) -> NodeLP:
                   np.concatenate([post_c, pre_c]), np.zeros(0), np.zeros(0))
             lo_[-1], hi_[-1] = blo, bhi
             n_rows += blo.size
+            continue
+        if op[0] == "pool":
+            # per window entry j: y - x_j >= 0; = 0 for the dominating entry, if any
+            win = op[1]
+            src_k, dom, _ = pool_relax(win, L[i][None], U_[i][None])
+            ii, jj = np.nonzero(win >= 0)
+            hi = np.where(dom[0][ii] & (win[ii, jj] == src_k[0][ii]), 0.0, np.inf)
+            r = np.arange(ii.size)
+            layout.append(("pool", n_rows, ii.size))
+            block(np.concatenate([r, r]), np.concatenate([dst[ii], src[win[ii, jj]]]),
+                  np.concatenate([np.ones(ii.size), -np.ones(ii.size)]), np.zeros(ii.size), hi)
             continue
         W, b = op[1], op[2]
         d = float_error(op, np.maximum(np.abs(L[i]), np.abs(U_[i]))[None])
