@@ -9,8 +9,8 @@ cannot be read or is outside what the checker accepts.
 It shares no code with the search: it reads the ONNX graph (a chain of MatMul, Gemm,
 Conv, AveragePool, MaxPool, Add, Sub, Mul, Relu, Pad, Transpose, Flatten, Reshape,
 Identity, Squeeze, Unsqueeze nodes) and the VNN-LIB 1.0 property itself (numbers as exact
-decimals, DNF grouped by input box), recomputes every bound with its own DeepPoly back-substitution, checks that the split tree covers each box, and
-checks each Farkas leaf over LP rows it builds itself from its own bounds.
+decimals, DNF grouped by input box), recomputes every bound with its own DeepPoly
+back-substitution, checks that the split tree covers each box, and checks each Farkas leaf over LP rows it builds itself from its own bounds.
 
 What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithmetic
 being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
@@ -126,8 +126,8 @@ def read_model(path: str) -> tuple[int, list, str]:
     b, rho, ftz, rep)`` (float64 arrays holding the file's float32 values exactly, except
     AveragePool's ``1/count``), ``("relu",)`` or ``("pool", win, 0, 0, 0, 0)`` (MaxPool:
     output ``i`` is the max of entries ``win[i]``, see :func:`_pool_windows`), in a chain;
-    Transpose, Pad, Conv and AveragePool become ``"mat"`` ops on the row-major flattened tensor.  Run in the file's
-    float type, an affine op's output lands within ``rho (|W| |x| + |b|) + ftz`` of ``W x +
+    Transpose, Pad, Conv and AveragePool become ``"mat"`` ops on the row-major flattened
+    tensor.  Run in the file's float type, an affine op's output lands within ``rho (|W| |x| + |b|) + ftz`` of ``W x +
     b`` (see :func:`float_error`; ``rho`` and ``ftz`` per output); ``rho`` is None for float
     types not modelled (float16).  ``rep`` bounds the relative error of weights that are not
     the file's own numbers (``1/count``, rounded), in every semantics."""
