@@ -10,7 +10,8 @@ It shares no code with the search: it reads the ONNX graph (a chain of MatMul, G
 Conv, AveragePool, MaxPool, Add, Sub, Mul, Relu, Pad, Transpose, Flatten, Reshape,
 Identity, Squeeze, Unsqueeze nodes) and the VNN-LIB 1.0 property itself (numbers as exact
 decimals, DNF grouped by input box), recomputes every bound with its own DeepPoly
-back-substitution, checks that the split tree covers each box, and checks each Farkas leaf over LP rows it builds itself from its own bounds.
+back-substitution, checks that the split tree covers each box, and checks each Farkas leaf
+over LP rows it builds itself from its own bounds.
 
 What it trusts: the Python interpreter and ``fractions``; numpy's float64 arithmetic
 being IEEE 754 round-to-nearest (every float sum, product and dot product is covered by
