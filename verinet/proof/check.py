@@ -128,9 +128,9 @@ def read_model(path: str) -> tuple[int, list, str]:
     AveragePool's ``1/count``), ``("relu",)`` or ``("pool", win, 0, 0, 0, 0)`` (MaxPool:
     output ``i`` is the max of entries ``win[i]``, see :func:`_pool_windows`), in a chain;
     Transpose, Pad, Conv and AveragePool become ``"mat"`` ops on the row-major flattened
-    tensor.  Run in the file's float type, an affine op's output lands within ``rho (|W| |x| + |b|) + ftz`` of ``W x +
-    b`` (see :func:`float_error`; ``rho`` and ``ftz`` per output); ``rho`` is None for float
-    types not modelled (float16).  ``rep`` bounds the relative error of weights that are not
+    tensor.  Run in the file's float type, an affine op's output lands within
+    ``rho (|W| |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`; ``rho`` and
+    ``ftz`` per output); ``rho`` is None for float types not modelled (float16).  ``rep`` bounds the relative error of weights that are not
     the file's own numbers (``1/count``, rounded), in every semantics."""
     model = _onnx_proto()()
     try:
