@@ -130,8 +130,9 @@ def read_model(path: str) -> tuple[int, list, str]:
     Transpose, Pad, Conv and AveragePool become ``"mat"`` ops on the row-major flattened
     tensor.  Run in the file's float type, an affine op's output lands within
     ``rho (|W| |x| + |b|) + ftz`` of ``W x + b`` (see :func:`float_error`; ``rho`` and
-    ``ftz`` per output); ``rho`` is None for float types not modelled (float16).  ``rep`` bounds the relative error of weights that are not
-    the file's own numbers (``1/count``, rounded), in every semantics."""
+    ``ftz`` per output); ``rho`` is None for float types not modelled (float16).  ``rep``
+    bounds the relative error of weights that are not the file's own numbers (``1/count``,
+    rounded), in every semantics."""
     model = _onnx_proto()()
     try:
         with open(path, "rb") as f:
