@@ -465,13 +465,15 @@ def semantic_ops(ops: list, semantics: str) -> list:
     return ops
 
 
-def float_error(op, mag):
+def float_error(op, mag, s=None):
     """``(B, size)``: how far the op's float output may land from ``W x + b`` for inputs
-    with ``|x| <= mag`` (rounded up); 0 in the real semantics."""
+    with ``|x| <= mag`` (rounded up); 0 in the real semantics.  ``s``: ``|W| mag``, if
+    known."""
     if not np.any(op[3]) and not np.any(op[4]) and not op[5]:
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
+        if s is None:
+            s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
         e = up(((op[3] + op[5]) * (s + np.abs(op[2])) + op[4]) * (1 + 1e-12))
     return np.where(np.isnan(e), np.inf, e)
 
@@ -644,21 +646,32 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
     phases, prior = phases or {}, prior or {}
     B = lo.shape[0]
     L, U_ = [lo], [hi]
-    D = [0.0]  # per node, the float error bound of the op producing it
+    # per node: the float error bound D of the op producing it, and V, what back-
+    # substitution charges per unit of |Lam| on an affine op's output (the rounding of
+    # Lam . b and Lam @ W, and D)
+    D, V = [0.0], [None]
     infeasible = np.zeros(B, dtype=bool)
     for i, op in enumerate(ops):
         pl, pu = L[-1], U_[-1]
         if op[0] == "relu":
             l, u = np.maximum(pl, 0.0), np.maximum(pu, 0.0)
             D.append(0.0)
+            V.append(None)
         elif op[0] == "pool":  # max of the window's bounds (a float max is exact)
             pad = op[1] < 0
             l = np.where(pad, -np.inf, pl[:, np.maximum(op[1], 0)]).max(axis=2)
             u = np.where(pad, -np.inf, pu[:, np.maximum(op[1], 0)]).max(axis=2)
             D.append(0.0)
+            V.append(None)
         else:
-            D.append(float_error(op, np.maximum(np.abs(pl), np.abs(pu))))
-            l, u = _interval(op, pl, pu)
+            mag = np.maximum(np.abs(pl), np.abs(pu))
+            with np.errstate(over="ignore", invalid="ignore"):
+                s = np.abs(op[1]) * mag if op[0] == "diag" else mag @ np.abs(op[1]).T
+                D.append(float_error(op, mag, s))
+                # (a diagonal op's products: |Lam W| <= (1 + u) |Lam| |W|, rounded once)
+                V.append(gamma(op[2].size) * np.abs(op[2]) + D[-1] * (1 + 1e-12) +
+                         (U * 3 if op[0] == "diag" else gamma(op[1].shape[0])) * s)
+            l, u = _interval(op, pl, pu, s)
             l, u = down(l - D[-1]), up(u + D[-1])
             last = i + 1 == len(ops)
             # (before the first ReLU, with one matrix at most, the interval bounds are the
@@ -675,7 +688,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
                 if k:
                     E = np.zeros((2 * k, m))
                     E[np.arange(k), idx], E[k + np.arange(k), idx] = 1.0, -1.0
-                    val, _, _ = _backsub_chunked(ops, i + 1, E, L, U_, lo, hi, phases, D)
+                    val, _, _ = _backsub_chunked(ops, i + 1, E, L, U_, lo, hi, phases, V)
                     # each box keeps only its own entries' refinements, so that a box's
                     # bounds do not depend on the boxes it is batched with
                     use = np.ones((l.shape[0], k), dtype=bool) if every else u[:, idx] > 0
@@ -694,7 +707,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
         U_.append(u)
     Cy, Cx = rows
     K = len(ops)
-    val, A, off = _backsub_chunked(ops, K, Cy, L, U_, lo, hi, phases, D)
+    val, A, off = _backsub_chunked(ops, K, Cy, L, U_, lo, hi, phases, V)
     xin, xe = _box_min(Cx, lo, hi)
     ilo, ie = _box_min(Cy, L[K], U_[K])
     with np.errstate(invalid="ignore", over="ignore"):
@@ -711,16 +724,16 @@ def sub_down(a, e):
     return down(a - e - gamma(2) * np.abs(a))
 
 
-def _interval(op, l, u):
+def _interval(op, l, u, s):
+    """Interval bounds of ``W x + b`` for ``l <= x <= u`` (``s``: ``|W| max(|l|, |u|)``)."""
     W, b = op[1], op[2]
     if op[0] == "diag":
         lo_, hi_ = np.minimum(W * l, W * u), np.maximum(W * l, W * u)
-        e = U * (np.abs(W) * np.maximum(np.abs(l), np.abs(u)) + np.abs(b)) * 4
+        e = U * (s + np.abs(b)) * 4
         return down(lo_ + b - e), up(hi_ + b + e)
     Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
-    mag = np.maximum(np.abs(l), np.abs(u))
     with np.errstate(invalid="ignore", over="ignore"):
-        e = gamma(W.shape[1] + 1) * (mag @ np.abs(W).T + np.abs(b))
+        e = gamma(W.shape[1] + 1) * (s + np.abs(b))
         lo_ = l @ Wp.T + u @ Wn.T + b - e
         hi_ = u @ Wp.T + l @ Wn.T + b + e
     return down(lo_), up(hi_)
@@ -743,7 +756,7 @@ def _bmv(X, v):
 _LIMIT = 2_000_000  # entries of one (boxes, rows, width) array in a back-substitution
 
 
-def _backsub_chunked(ops, k, C, L, U_, lo, hi, phases, D):
+def _backsub_chunked(ops, k, C, L, U_, lo, hi, phases, V):
     """:func:`_backsub` of the rows ``C`` ``(R, size)`` on every box, in chunks of boxes
     and rows small enough for memory; the results are the same as in one call."""
     B, R = lo.shape[0], C.shape[0]
@@ -751,30 +764,36 @@ def _backsub_chunked(ops, k, C, L, U_, lo, hi, phases, D):
     bc = max(1, min(B, _LIMIT // max(1, R * width)))
     rc = R if bc > 1 else max(1, min(R, _LIMIT // width))
     if bc >= B and rc >= R:
-        return _backsub(ops, k, np.broadcast_to(C, (B,) + C.shape), L, U_, lo, hi, phases, D)
+        return _backsub(ops, k, np.broadcast_to(C, (B,) + C.shape), L, U_, lo, hi, phases, V)
     parts = []
     for b0 in range(0, B, bc):
         sl = slice(b0, b0 + bc)
         Ls, Us = [x[sl] for x in L[:k + 1]], [x[sl] for x in U_[:k + 1]]
         ph = {j: p[sl] for j, p in phases.items()}
-        Ds = [d if np.isscalar(d) else d[sl] for d in D]
+        Vs = [v if v is None or np.ndim(v) < 2 else v[sl] for v in V]
         nb = Ls[0].shape[0]
         rows = [_backsub(ops, k, np.broadcast_to(C[r0:r0 + rc], (nb,) + C[r0:r0 + rc].shape),
-                         Ls, Us, lo[sl], hi[sl], ph, Ds) for r0 in range(0, R, rc)]
+                         Ls, Us, lo[sl], hi[sl], ph, Vs) for r0 in range(0, R, rc)]
         parts.append(tuple(np.concatenate(z, axis=1) for z in zip(*rows)))
     return tuple(np.concatenate(z, axis=0) for z in zip(*parts))
 
 
-def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
+def _backsub(ops, k, Lam, L, U_, lo, hi, phases, V):
     """Lower bounds of ``Lam . node_k`` over each box: ``(val, A, off)``, with
-    ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``; ``D[j]``: the
-    float error bound of node ``j``, ``Lam . node >= Lam . (W x + b) - |Lam| . D``)."""
+    ``Lam . node_k >= A x + off`` on the box (error terms included in ``off``; ``V[j]``:
+    what an affine op's step costs per unit of ``|Lam|`` on node ``j``, its float error
+    ``D`` (``Lam . node >= Lam . (W x + b) - |Lam| . D``) and the step's own roundings).
+
+    Error terms linear in ``|Lam|`` are gathered in ``carry`` (``err += |Lam| . carry``)
+    and paid with the next pass over ``|Lam|``."""
     const = np.zeros(Lam.shape[:2])
     err = np.zeros(Lam.shape[:2])
+    carry = None
     with np.errstate(invalid="ignore", over="ignore"):
         for j in range(k - 1, -1, -1):
             op = ops[j]
-            mag_in = np.maximum(np.abs(L[j]), np.abs(U_[j]))  # node j feeds ops[j]
+            if carry is not None and op[0] != "mat":
+                err, carry = err + _bmv(np.abs(Lam), carry), None
             if op[0] == "relu":
                 zl, zu = L[j], U_[j]
                 ph = phases.get(j)
@@ -783,20 +802,28 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
                 if ph is not None:
                     act, ina = act | (ph > 0), ina | (ph < 0)
                 uns = ~(act | ina)
-                alpha = (zu > -zl).astype(float)
-                s = np.where(uns, zu / np.where(uns, zu - zl, 1.0), 0.0) * (1 + 8 * U)
-                # slopes: the lower relaxation (alpha) where Lam >= 0, the upper one (s, the
-                # chord through (zl, 0)) where Lam < 0; 1 when active, 0 when inactive
-                lo_s = np.where(act, 1.0, np.where(uns, alpha, 0.0))[:, None, :]
-                up_s = np.where(act, 1.0, s)[:, None, :]
-                new = Lam * np.where(Lam >= 0, lo_s, up_s)
-                # the chord's constant, sum over Lam < 0 of Lam s (-zl): terms of one sign,
-                # so |sum| is the sum of their sizes; two roundings each, and the sum's
-                cterm = _bmv(np.minimum(Lam, 0.0), np.where(uns, s * -zl, 0.0))
-                const = const + cterm
-                g = gamma(Lam.shape[2] + 2)
-                err = err + g * np.abs(cterm) * (1 + 2 * g) \
-                    + U * 2 * _bmv(np.abs(new), mag_in)
+                # slopes: 1 when active, 0 when inactive; for an unstable entry the lower
+                # relaxation (alpha) where Lam >= 0, the upper one (s, the chord through
+                # (zl, 0)) where Lam < 0 (only the entries unstable in some box are visited)
+                new = Lam * act[:, None, :]
+                cols = np.flatnonzero(uns.any(axis=0))
+                if cols.size:
+                    zl_c, zu_c, un_c = zl[:, cols], zu[:, cols], uns[:, cols]
+                    alpha = np.where(un_c, (zu_c > -zl_c).astype(float), act[:, cols])
+                    s = np.where(un_c, zu_c / np.where(un_c, zu_c - zl_c, 1.0), 0.0) * \
+                        (1 + 8 * U)
+                    s = np.where(un_c, s, act[:, cols])
+                    Lc = Lam[:, :, cols]
+                    new[:, :, cols] = Lc * np.where(Lc >= 0, alpha[:, None, :], s[:, None, :])
+                    # the chord's constant, sum over Lam < 0 of Lam s (-zl): terms of one
+                    # sign, so |sum| is the sum of their sizes; two roundings each, and
+                    # the sum's
+                    cterm = _bmv(np.minimum(Lc, 0.0), np.where(un_c, s * -zl_c, 0.0))
+                    const = const + cterm
+                    g = gamma(Lam.shape[2] + 2)
+                    err = err + g * np.abs(cterm) * (1 + 2 * g)
+                # |new| . carry: the roundings of the products (node j feeds ops[j])
+                carry = U * 2 * np.maximum(np.abs(zl), np.abs(zu))
                 Lam = new
             elif op[0] == "pool":
                 # y >= x_src where Lam >= 0 or where x_src dominates (then y = x_src); else
@@ -811,24 +838,23 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, D):
                 bi = np.broadcast_to(np.arange(Lam.shape[0])[:, None], src.shape)
                 np.add.at(new, (bi, src), coef.transpose(0, 2, 1))  # a few terms per entry
                 err = err + gamma(op[1].shape[1]) * _bmv(
-                    np.abs(coef), np.take_along_axis(mag_in, src, axis=1))
+                    np.abs(coef), np.take_along_axis(np.maximum(np.abs(L[j]), np.abs(U_[j])),
+                                                     src, axis=1))
                 Lam = new.transpose(0, 2, 1)
             else:
                 W, b = op[1], op[2]
-                aL = np.abs(Lam)
-                cb = Lam @ b
-                const = const + cb
-                err = err + gamma(b.size) * (aL @ np.abs(b)) + U * np.abs(const)
-                if not np.isscalar(D[j + 1]):
-                    err = err + _bmv(aL, D[j + 1]) * (1 + 1e-12)
-                if op[0] == "diag":
-                    new = Lam * W
-                    err = err + U * 2 * _bmv(np.abs(new), mag_in)
-                else:
-                    new = Lam @ W
-                    # (|Lam| |W|) . mag = |Lam| . (|W| mag): the rounding of Lam @ W
-                    err = err + gamma(W.shape[0]) * _bmv(aL, mag_in @ np.abs(W).T)
+                const = const + Lam @ b
+                new = Lam * W if op[0] == "diag" else Lam @ W
+                # one pass over |Lam| for V (the rounding of Lam . b and of the products,
+                # (|Lam| |W|) . mag = |Lam| . (|W| mag), the op's float error) and what
+                # the step before left
+                vec = V[j + 1] if carry is None else V[j + 1] + carry
+                vec = np.broadcast_to(vec, Lam.shape[::2])
+                err = err + _bmv(np.abs(Lam), vec) + U * np.abs(const)
+                carry = None
                 Lam = new
+        if carry is not None:
+            err = err + _bmv(np.abs(Lam), carry)
         t, te = _box_min(Lam, lo, hi)
         tot = err * (1 + 1e-6) + te + gamma(2) * np.abs(t + const)
         val = down(t + const - tot)
