@@ -211,6 +211,41 @@ def test_maxpool_network_is_rewritten() -> None:
         assert out.status == ("sat" if delta > 0 else "unsat")
 
 
+def test_maxpool_conjunctions_closed_by_the_native_relaxation_are_not_searched(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conjunction the root bounds of the network as given close (MaxPool relaxed as
+    such) is recorded as a bound root and gets no LP; the others are searched."""
+    import verinet.search.reluplex as reluplex
+
+    real = reluplex.Encoding
+    built = []
+    monkeypatch.setattr(reluplex, "Encoding", lambda net: built.append(1) or real(net))
+    rng = np.random.default_rng(5)
+    nb = NetworkBuilder()
+    nb.add_input("x", (3,))
+    nb.add("a", Affine(("x",), 4, W=rng.standard_normal((4, 3)), b=rng.standard_normal(4)),
+           (4,))
+    nb.add("p", MaxPool(("a",), 2, windows=np.array([[0, 1], [2, 3]])), (2,))
+    nb.add("y", Affine(("p",), 2, W=rng.standard_normal((2, 2)), b=np.zeros(2)), (2,))
+    net = nb.finish("y")
+    box = Box(-np.ones(3), np.ones(3))
+    A = np.array([[1.0, -1.0]])
+    root = crown_bounds(net, box.lower, box.upper, A)
+    far = Conjunction(A, root.out_lower[0] - 1.0)  # y0 - y1 <= (lower bound) - 1: closed
+    (depth,) = _max_depths(maxpool_to_relu(net), box, [Conjunction(-A, np.zeros(1))])
+    near = Conjunction(-A, np.array([-depth - 0.1]))  # y1 - y0 <= -depth - 0.1: unsat
+    for conjs, lps in (((far,), 0), ((far, near), None)):
+        case = Case(box, conjs)
+        tree = SplitTree()
+        out, stats = _run(net, case, Property((case,), 3, 2), tree=tree)
+        assert out.status == "unsat"
+        assert (-1, 0) in {(r[1], 0) for r in tree.records if r[3] == "bound"}
+        if lps == 0:  # the rewrite's encoding is never built
+            assert stats.lps == 0 and len(tree.records) == 1 and not built
+        else:
+            assert built
+
+
 # ------------------------------------------------------------------ machinery
 def test_one_lp_object_per_conjunction(monkeypatch: pytest.MonkeyPatch) -> None:
     made = []
