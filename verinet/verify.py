@@ -166,19 +166,15 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
          stats: Stats, deadline: float, done, roots=None, proof=None) -> Result:
     """The attack, then the complete search case by case (see :func:`verify`)."""
     rng = np.random.default_rng(config.seed)
-    if config.attack.enabled:
-        ta = time.monotonic()
-        budget = ta + config.attack.budget_share * (deadline - ta)
-        effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
-        cex = falsify(network, prop, checker, rng, budget, config.attack.strategies, stats,
-                      effort=effort)
-        stats.time_attack += time.monotonic() - ta
-        if cex is not None:
-            return done(Status.SAT, cex)
     strategy = "input" if roots is not None else config.search.strategy
     if strategy == "auto":
         small = network.n_inputs <= config.search.input_split_max_dims
         strategy = "input" if small else "relu"
+    if config.attack.enabled:
+        cex = _attack(network, prop, checker, stats, deadline, config, rng,
+                      probe=strategy == "relu")
+        if cex is not None:
+            return done(Status.SAT, cex)
     stats.strategy = strategy
     dep = _output_dependence(network) if strategy == "input" else None
     undecided = ""
@@ -199,6 +195,44 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
     if undecided:
         return done(Status.UNKNOWN, reason=undecided)
     return done(Status.UNSAT)
+
+
+def _attack(network: Network, prop: Property, checker: CexChecker, stats: Stats,
+            deadline: float, config: VerifierConfig, rng: np.random.Generator, probe: bool):
+    """The falsification pass, within ``config.attack.budget_share`` of the time left.
+
+    With ``probe`` (ReLU splitting ahead: image-sized inputs, where the attack's gradient
+    steps are dear), root bounds come first (CROWN on the network as given, cut off after
+    half the share): if they close every conjunction, there is nothing to find and the
+    attack is skipped (the search closes them at its root).  A confirmed counterexample,
+    or None."""
+    ta = time.monotonic()
+    budget = ta + config.attack.budget_share * (deadline - ta)
+    effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
+
+    def run(end: float):
+        t = time.monotonic()
+        try:
+            return falsify(network, prop, checker, rng, end, config.attack.strategies, stats,
+                           effort=effort)
+        finally:
+            stats.time_attack += time.monotonic() - t
+    if probe and _closed_at_root(network, prop, stats, ta + 0.5 * (budget - ta)):
+        return None
+    return run(budget)
+
+
+def _closed_at_root(network: Network, prop: Property, stats: Stats, end: float) -> bool:
+    """Whether CROWN root bounds close every conjunction of every case (False when they
+    take past ``end``)."""
+    from .search.reluplex import closed_by_root_bounds
+
+    try:
+        with until(end):
+            return all(len(closed_by_root_bounds(network, c, stats)) == len(c.bad)
+                       for c in prop.cases)
+    except DeadlineExceeded:
+        return False
 
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,

@@ -144,3 +144,47 @@ def test_every_strategy_on_hand_checked_answers(strategy, hi, t, expected):
     r = verify(_abs_net(), parse_vnnlib(PROP.format(hi=hi, t=t)), timeout=10, config=cfg)
     assert r.status is expected
     assert r.stats.strategy == strategy
+
+
+@pytest.mark.parametrize("t,expected,calls", [
+    (1.5, Status.UNSAT, 0),    # root bounds close it: no attack
+    (0.999, Status.SAT, 1),    # they cannot: the attack finds the counterexample
+])
+def test_attack_probe_before_relu_splitting(monkeypatch, t, expected, calls):
+    """Ahead of ReLU splitting, root bounds come before the attack; when they close
+    everything the attack is skipped."""
+    import verinet.verify as V
+
+    ends = []
+    real = V.falsify
+
+    def spy(network, prop, checker, rng, end, *a, **kw):
+        ends.append(end)
+        return real(network, prop, checker, rng, end, *a, **kw)
+    monkeypatch.setattr(V, "falsify", spy)
+    net = _abs_net()
+    prop = parse_vnnlib(PROP.format(hi=1.0, t=t))
+    r = verify(net, prop, timeout=40, config=VerifierConfig(search=SearchConfig(
+        strategy="relu")))
+    assert r.status is expected and len(ends) == calls
+    # the input-splitting strategy has no probe: the attack runs first
+    ends.clear()
+    r = verify(net, prop, timeout=40, config=VerifierConfig(search=SearchConfig(
+        strategy="input")))
+    assert r.status is expected and len(ends) == 1
+
+
+def test_attack_runs_when_root_bounds_do_not_close(monkeypatch):
+    """Root bounds that leave a conjunction open: the attack runs, with its whole share."""
+    import verinet.verify as V
+
+    ends = []
+    monkeypatch.setattr(V, "falsify", lambda n, p, c, r, end, *a, **kw: ends.append(end))
+    net = _abs_net()
+    # |x| >= 0.6 and |x| <= 0.5: unsat, but no single row's bound shows it
+    prop = parse_vnnlib(PROP.format(hi=1.0, t=0.6) + "(assert (>= Y_1 -0.5))\n"
+                        "(assert (<= Y_1 0.5))\n")
+    t0 = time.monotonic()
+    r = verify(net, prop, timeout=40, config=VerifierConfig(search=SearchConfig(
+        strategy="relu")))
+    assert r.status is Status.UNSAT and len(ends) == 1 and ends[0] - t0 > 0.09 * 40

@@ -125,7 +125,7 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
         if cex is not None:
             return SplitOutcome("sat", cex)
         return SplitOutcome("unknown", reason="an always-bad conjunction, unconfirmed point")
-    closed = _closed_by_pool_bounds(network, case, stats, tree) if net is not network else set()
+    closed = closed_by_root_bounds(network, case, stats, tree) if net is not network else set()
     if len(closed) == len(case.bad):
         return SplitOutcome("unsat")
     enc = Encoding(net)
@@ -146,11 +146,12 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
     return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
 
 
-def _closed_by_pool_bounds(network: Network, case: Case, stats: Stats,
-                           tree: SplitTree | None) -> set[int]:
-    """Conjunctions closed by the root bounds of the network as given (MaxPool relaxed as
-    such, see :mod:`verinet.bounds.relax`): far cheaper than bounds of its ReLU rewrite,
-    and often enough on image classifiers.  Each closed one is recorded as a bound root."""
+def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
+                          tree: SplitTree | None = None) -> set[int]:
+    """Conjunctions closed by the CROWN root bounds of the network as given (a MaxPool
+    relaxed as such, see :mod:`verinet.bounds.relax`: far cheaper than bounds of its ReLU
+    rewrite, and often enough on image classifiers).  Each closed one is recorded as a
+    bound root of ``tree``."""
     t = time.monotonic()
     C = np.concatenate([c.A_out for c in case.bad])
     root = crown_bounds(network, case.box.lower, case.box.upper, C)
