@@ -20,24 +20,26 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 import scipy.sparse as sp
-from onnx import helper, numpy_helper
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
 from .ir import Network, NetworkBuilder
+from .onnx_proto import load_model, to_array, type_name
 from .ops import UNDERFLOW, Affine, Op, gamma32
+
+if TYPE_CHECKING:  # the package itself is imported only where it is needed (onnx_proto)
+    import onnx
 
 __all__ = ["load_onnx", "from_model", "Var", "Context"]
 
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64",
-                onnx.TensorProto.FLOAT16: "float16"}
+_FLOAT, _FLOAT16, _DOUBLE = 1, 10, 11  # TensorProto.DataType
+_FLOAT_TYPES = {_FLOAT: "float32", _DOUBLE: "float64", _FLOAT16: "float16"}
 #: unit roundoff of the element types whose execution the error model covers (float16 is not
 #: modelled: its range overflows too)
-_ROUNDOFF = {onnx.TensorProto.FLOAT: 2.0 ** -24, onnx.TensorProto.DOUBLE: 2.0 ** -53}
+_ROUNDOFF = {_FLOAT: 2.0 ** -24, _DOUBLE: 2.0 ** -53}
 
 
 #: roundings an output of these nodes takes beyond its sum of products and bias
@@ -254,7 +256,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
     if not os.path.isfile(p):
         raise ModelLoadError(f"{p}: no such file; check the path to the model")
     try:
-        model = onnx.load(p, load_external_data=False)
+        model = load_model(p)
     except Exception as e:  # protobuf raises a variety of decode errors
         raise ModelLoadError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e}); "
                              "check that the file is a complete .onnx export") from None
@@ -265,9 +267,30 @@ def load_onnx(path: str | os.PathLike) -> Network:
     return from_model(model, p)
 
 
+def _uses_external(graph) -> bool:
+    """Whether a tensor of the graph (initializers, node attributes, subgraphs) keeps its
+    data in an external file."""
+    for t in graph.initializer:
+        if t.data_location == 1:
+            return True
+    for node in graph.node:
+        for a in node.attribute:
+            if (a.HasField("t") and a.t.data_location == 1) or any(
+                    x.data_location == 1 for x in a.tensors):
+                return True
+            if (a.HasField("g") and _uses_external(a.g)) or any(
+                    _uses_external(x) for x in a.graphs):
+                return True
+    return False
+
+
 def _load_external(model: onnx.ModelProto, path: str) -> None:
     """Read tensors stored as external data (relative to the model's folder), one by one,
     so that a missing or short file is reported with the tensor and the file named."""
+    if not _uses_external(model.graph):
+        return
+    import onnx
+    from onnx import numpy_helper
     from onnx.external_data_helper import (
         ExternalDataInfo,
         _get_all_tensors,
@@ -363,7 +386,13 @@ def _toposort(nodes: list[onnx.NodeProto], known: set[str], path: str) -> list[o
 
 def _fold_constant(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int
                    ) -> list[np.ndarray]:
-    """Evaluate a node whose inputs are all constant with ONNX's reference evaluator."""
+    """Evaluate a node whose inputs are all constant with ONNX's reference evaluator (a
+    ``Constant`` holding a tensor is read directly)."""
+    if node.op_type == "Constant" and len(node.attribute) == 1 and \
+            node.attribute[0].name == "value":
+        return [to_array(node.attribute[0].t)]
+    import onnx
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
     names = [s for s in node.input if s]
@@ -411,7 +440,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     env: dict[str, Value] = {}
     for init in graph.initializer:
         try:
-            env[init.name] = numpy_helper.to_array(init)
+            env[init.name] = to_array(init)
         except Exception as e:
             raise ModelLoadError(f'{path}: initializer "{init.name}" cannot be read ({e}); '
                                  "weights stored as external data must be loaded with the file "
@@ -430,7 +459,7 @@ def from_model(model: onnx.ModelProto, path: str = "<model>") -> Network:
     elem = vin.type.tensor_type.elem_type
     if elem not in _FLOAT_TYPES:
         raise ModelLoadError(f'{path}: input "{vin.name}" has element type '
-                             f"{onnx.TensorProto.DataType.Name(elem)}; verinet needs a "
+                             f"{type_name(elem)}; verinet needs a "
                              "floating-point input")
     in_shape, symbolic = _input_shape(vin, path)
     out_name = graph.output[0].name

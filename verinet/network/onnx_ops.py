@@ -10,12 +10,12 @@ operators become affine maps (``ctx.linear``), data movement becomes index maps
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper
 
 from .onnx_import import Context, Value, Var
+from .onnx_proto import attribute_value, type_name
 from .ops import Concat as ConcatOp
 from .ops import MaxPool as MaxPoolOp
 from .ops import Relu as ReluOp
@@ -23,9 +23,12 @@ from .ops import Sum as SumOp
 from .ops import gamma32
 from .tensor_ops import align, conv, pool_windows, reshape_target, spatial_pads
 
+if TYPE_CHECKING:
+    import onnx
+
 __all__ = ["CONVERTERS"]
 
-Converter = Callable[[Context, onnx.NodeProto, list], list[Value]]
+Converter = Callable[[Context, "onnx.NodeProto", list], list[Value]]
 CONVERTERS: dict[str, Converter] = {}
 
 
@@ -38,7 +41,7 @@ def register(*op_types: str):
 
 
 def attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {a.name: attribute_value(a) for a in node.attribute}
 
 
 def _const(ctx: Context, v, what: str) -> np.ndarray:
@@ -94,8 +97,8 @@ def _cast(ctx, node, inputs):
     # float32 <-> float64 casts are taken as the identity (a float64 -> float32 cast inside
     # a float64 model rounds, which the error model does not cover).  Narrower types
     # round hard (float16: 11 significant bits) or are not real at all: refused.
-    if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
-        name = onnx.TensorProto.DataType.Name(to) if to is not None else "?"
+    if to not in (1, 11):  # TensorProto.FLOAT, DOUBLE
+        name = type_name(to) if to is not None else "?"
         raise ctx.unsupported(f"a cast of network values to {name}, which rounds them "
                               "(verinet reasons in real arithmetic on float32/float64 values); "
                               "export the model in float32 without the cast")
