@@ -204,35 +204,42 @@ def _attack(network: Network, prop: Property, checker: CexChecker, stats: Stats,
     With ``probe`` (ReLU splitting ahead: image-sized inputs, where the attack's gradient
     steps are dear), root bounds come first (CROWN on the network as given, cut off after
     half the share): if they close every conjunction, there is nothing to find and the
-    attack is skipped (the search closes them at its root).  A confirmed counterexample,
+    attack is skipped (the search closes them at its root); otherwise the attack skips the
+    closed conjunctions and takes the others loosest first.  A confirmed counterexample,
     or None."""
     ta = time.monotonic()
     budget = ta + config.attack.budget_share * (deadline - ta)
     effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
+    if probe:
+        target = _open_at_root(network, prop, stats, ta + 0.5 * (budget - ta))
+        if target is None:
+            return None
+        prop = target
+    t = time.monotonic()
+    try:
+        return falsify(network, prop, checker, rng, budget, config.attack.strategies, stats,
+                       effort=effort)
+    finally:
+        stats.time_attack += time.monotonic() - t
 
-    def run(end: float):
-        t = time.monotonic()
-        try:
-            return falsify(network, prop, checker, rng, end, config.attack.strategies, stats,
-                           effort=effort)
-        finally:
-            stats.time_attack += time.monotonic() - t
-    if probe and _closed_at_root(network, prop, stats, ta + 0.5 * (budget - ta)):
-        return None
-    return run(budget)
 
+def _open_at_root(network: Network, prop: Property, stats: Stats, end: float
+                  ) -> Property | None:
+    """``prop`` without the conjunctions CROWN root bounds close, the others loosest first;
+    None when nothing is left.  ``prop`` itself when the bounds take past ``end``."""
+    from .search.reluplex import root_gaps
 
-def _closed_at_root(network: Network, prop: Property, stats: Stats, end: float) -> bool:
-    """Whether CROWN root bounds close every conjunction of every case (False when they
-    take past ``end``)."""
-    from .search.reluplex import closed_by_root_bounds
-
+    cases = []
     try:
         with until(end):
-            return all(len(closed_by_root_bounds(network, c, stats)) == len(c.bad)
-                       for c in prop.cases)
+            for case in prop.cases:
+                gaps = root_gaps(network, case, stats)
+                keep = [case.bad[j] for j in np.argsort(gaps, kind="stable") if gaps[j] <= 0]
+                if keep:
+                    cases.append(Case(case.box, tuple(keep)))
     except DeadlineExceeded:
-        return False
+        return prop
+    return Property(tuple(cases), prop.n_inputs, prop.n_outputs) if cases else None
 
 
 def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecker,

@@ -188,3 +188,28 @@ def test_attack_runs_when_root_bounds_do_not_close(monkeypatch):
     r = verify(net, prop, timeout=40, config=VerifierConfig(search=SearchConfig(
         strategy="relu")))
     assert r.status is Status.UNSAT and len(ends) == 1 and ends[0] - t0 > 0.09 * 40
+
+
+def test_attack_skips_closed_conjunctions_and_takes_the_loosest_first(monkeypatch):
+    """Ahead of ReLU splitting the attack gets only the conjunctions root bounds leave
+    open, loosest first."""
+    import verinet.verify as V
+
+    seen = []
+    real = V.falsify
+
+    def spy(network, prop, *a, **kw):
+        seen.append(prop)
+        return real(network, prop, *a, **kw)
+    monkeypatch.setattr(V, "falsify", spy)
+    net = _abs_net()
+    text = PROP.format(hi=1.0, t=-5).replace(
+        "(assert (>= Y_0 -5))",
+        "(assert (or (and (>= Y_0 1.5)) (and (>= Y_0 0.9)) (and (>= Y_0 0.5))))")
+    prop = parse_vnnlib(text)
+    assert len(prop.cases[0].bad) == 3
+    r = verify(net, prop, timeout=40, config=VerifierConfig(search=SearchConfig(
+        strategy="relu")))
+    assert r.status is Status.SAT and len(seen) == 1
+    (case,) = seen[0].cases
+    assert [float(-c.b[0]) for c in case.bad] == [0.5, 0.9]  # (Y_0 >= t is -Y_0 <= -t)

@@ -146,18 +146,17 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
     return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
 
 
-def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
-                          tree: SplitTree | None = None) -> set[int]:
-    """Conjunctions closed by the CROWN root bounds of the network as given (a MaxPool
-    relaxed as such, see :mod:`verinet.bounds.relax`: far cheaper than bounds of its ReLU
-    rewrite, and often enough on image classifiers).  Each closed one is recorded as a
-    bound root of ``tree``."""
+def root_gaps(network: Network, case: Case, stats: Stats) -> np.ndarray:
+    """Per conjunction, how far the CROWN root bounds of the network as given are from
+    closing it: ``max over its rows of (lower bound - b)``; positive means closed (``inf``
+    when the box is infeasible).  A MaxPool is relaxed as such (:mod:`verinet.bounds.relax`):
+    far cheaper than bounding its ReLU rewrite, and often enough on image classifiers."""
     t = time.monotonic()
     C = np.concatenate([c.A_out for c in case.bad])
     root = crown_bounds(network, case.box.lower, case.box.upper, C)
     stats.boxes += 1
     stats.time_bounds += time.monotonic() - t
-    closed, start = set(), 0
+    gaps, start = np.empty(len(case.bad)), 0
     for j, conj in enumerate(case.bad):
         lb = root.out_lower[0, start:start + conj.k]
         if conj.A_in is not None:
@@ -165,10 +164,18 @@ def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
                               -np.inf)
         lb = np.where(np.isfinite(lb), lb, -np.inf)
         start += conj.k
-        if root.infeasible[0] or (lb > conj.b).any():
-            closed.add(j)
-            if tree is not None:
-                tree.close(tree.add(-1 - j, None), "bound")
+        gaps[j] = np.inf if root.infeasible[0] else np.max(lb - conj.b, initial=-np.inf)
+    return gaps
+
+
+def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
+                          tree: SplitTree | None = None) -> set[int]:
+    """Conjunctions closed by :func:`root_gaps`; each is recorded as a bound root of
+    ``tree``."""
+    closed = {int(j) for j in np.flatnonzero(root_gaps(network, case, stats) > 0)}
+    if tree is not None:
+        for j in sorted(closed):
+            tree.close(tree.add(-1 - j, None), "bound")
     return closed
 
 
