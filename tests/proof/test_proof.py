@@ -371,12 +371,19 @@ def test_convolutional_network_read_bounded_and_certified(tmp_path, seed):
     assert (ys.astype(np.float64) @ Cy.T >= lb[0]).all()
     # a property around c just above the checker's own upper bound of Y_0 - Y_1: unsat,
     # and certified whatever the search's bounds do
-    d = ys[:, 0] - ys[:, 1]
+    ub = _certify_above_checker_bound(tmp_path, model, ops, lo, hi)
+    assert (ys[:, 0] - ys[:, 1]).max() <= ub
+
+
+def _certify_above_checker_bound(tmp_path, model, ops, lo, hi) -> float:
+    """Write ``Y_0 - Y_1 >= (the checker's upper bound of it on the box, plus a little)``,
+    prove it ``unsat`` by ReLU splitting, and check that its certificate is accepted with no
+    unchecked leaf; the checker's upper bound."""
+    n = lo.size
     ub = -C.bounds(ops, lo[None], hi[None], (np.array([[-1.0, 1.0, 0.0]]),
                                                np.zeros((1, n))))[3][0, 0]
-    assert d.max() <= ub
     margin = float(ub + 1e-3 * (1 + abs(ub)))
-    prop = tmp_path / "cnn.vnnlib"
+    prop = tmp_path / "above.vnnlib"
     lines = [f"(declare-const X_{i} Real)" for i in range(n)]
     lines += [f"(declare-const Y_{j} Real)" for j in range(3)]
     for i in range(n):
@@ -392,6 +399,7 @@ def test_convolutional_network_read_bounded_and_certified(tmp_path, seed):
     s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), r.semantics)
     assert not s.unchecked
     assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+    return ub
 
 
 def _maxpool_cnn(rng, path: Path) -> None:
@@ -462,26 +470,7 @@ def test_maxpool_certificate_checked(tmp_path):
     _maxpool_cnn(rng, model)
     n, ops, _ = C.read_model(str(model))
     c = rng.uniform(-1, 1, n)
-    lo, hi = c - 0.01, c + 0.01
-    ub = -C.bounds(ops, lo[None], hi[None], (np.array([[-1.0, 1.0, 0.0]]),
-                                               np.zeros((1, n))))[3][0, 0]
-    margin = float(ub + 1e-3 * (1 + abs(ub)))
-    prop = tmp_path / "mp.vnnlib"
-    lines = [f"(declare-const X_{i} Real)" for i in range(n)]
-    lines += [f"(declare-const Y_{j} Real)" for j in range(3)]
-    for i in range(n):
-        lines += [f"(assert (>= X_{i} {float(lo[i])!r}))",
-                  f"(assert (<= X_{i} {float(hi[i])!r}))"]
-    lines += [f"(assert (>= (- Y_0 Y_1) {margin!r}))"]
-    prop.write_text("\n".join(lines) + "\n")
-    net, spec = load(str(model)), read_vnnlib(str(prop))
-    log = ProofLog()
-    r = verify(net, spec, timeout=60, config=VerifierConfig(
-        search=SearchConfig(strategy="relu")), proof=log)
-    assert r.status is Status.UNSAT, r
-    s = write_proof(log, str(model), str(prop), str(tmp_path / "p.json"), r.semantics)
-    assert not s.unchecked
-    assert C.main([str(model), str(prop), str(tmp_path / "p.json")]) == 0
+    _certify_above_checker_bound(tmp_path, model, ops, c - 0.01, c + 0.01)
 
 
 def test_certificate_completed_by_worker_processes_checks_the_same(tmp_path, monkeypatch):

@@ -192,7 +192,8 @@ def test_every_heuristic_agrees(heuristic: str) -> None:
         assert out.status == expected
 
 
-def test_maxpool_network_is_rewritten() -> None:
+def _pool_net() -> Network:
+    """An affine layer of 4, a MaxPool of two windows of 2, an affine output of 2."""
     rng = np.random.default_rng(5)
     nb = NetworkBuilder()
     nb.add_input("x", (3,))
@@ -200,7 +201,11 @@ def test_maxpool_network_is_rewritten() -> None:
            (4,))
     nb.add("p", MaxPool(("a",), 2, windows=np.array([[0, 1], [2, 3]])), (2,))
     nb.add("y", Affine(("p",), 2, W=rng.standard_normal((2, 2)), b=np.zeros(2)), (2,))
-    net = nb.finish("y")
+    return nb.finish("y")
+
+
+def test_maxpool_network_is_rewritten() -> None:
+    net = _pool_net()
     box = Box(-np.ones(3), np.ones(3))
     conj0 = Conjunction(np.array([[1.0, -1.0]]), np.zeros(1))
     (depth,) = _max_depths(maxpool_to_relu(net), box, [conj0])
@@ -220,14 +225,7 @@ def test_maxpool_conjunctions_closed_by_the_native_relaxation_are_not_searched(
     real = reluplex.Encoding
     built = []
     monkeypatch.setattr(reluplex, "Encoding", lambda net: built.append(1) or real(net))
-    rng = np.random.default_rng(5)
-    nb = NetworkBuilder()
-    nb.add_input("x", (3,))
-    nb.add("a", Affine(("x",), 4, W=rng.standard_normal((4, 3)), b=rng.standard_normal(4)),
-           (4,))
-    nb.add("p", MaxPool(("a",), 2, windows=np.array([[0, 1], [2, 3]])), (2,))
-    nb.add("y", Affine(("p",), 2, W=rng.standard_normal((2, 2)), b=np.zeros(2)), (2,))
-    net = nb.finish("y")
+    net = _pool_net()
     box = Box(-np.ones(3), np.ones(3))
     A = np.array([[1.0, -1.0]])
     root = crown_bounds(net, box.lower, box.upper, A)
