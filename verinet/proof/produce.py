@@ -22,7 +22,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from ..lp.highs import _stdout_silenced
+from ..lp.highs import PRESOLVE_COLS, _stdout_silenced
 from . import check as C
 
 __all__ = ["BoxTree", "ProofLog", "ProofSummary", "write_proof"]
@@ -256,9 +256,11 @@ def _highs(A, col_lo, col_hi, row_lo, row_hi) -> highspy.Highs:
     inf = highspy.kHighsInf
     with _stdout_silenced():
         h = highspy.Highs()
-    for k, v in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
-        h.setOptionValue(k, v)
     A = sp.csc_matrix(A)
+    # (a large LP presolves its cold solve, as the search's do; warm re-solves never do)
+    presolve = "on" if A.shape[1] >= PRESOLVE_COLS else "off"
+    for k, v in (("output_flag", False), ("presolve", presolve), ("threads", 1)):
+        h.setOptionValue(k, v)
     model = highspy.HighsLp()
     model.num_row_, model.num_col_ = A.shape
     model.col_cost_ = np.zeros(A.shape[1])
