@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
 from .ir import Network, NetworkBuilder
-from .onnx_proto import load_model, to_array, type_name
+from .onnx_proto import DOUBLE, FLOAT, FLOAT16, load_model, to_array, type_name
 from .ops import UNDERFLOW, Affine, Op, gamma32
 
 if TYPE_CHECKING:  # the package itself is imported only where it is needed (onnx_proto)
@@ -35,11 +35,10 @@ if TYPE_CHECKING:  # the package itself is imported only where it is needed (onn
 
 __all__ = ["load_onnx", "from_model", "Var", "Context"]
 
-_FLOAT, _FLOAT16, _DOUBLE = 1, 10, 11  # TensorProto.DataType
-_FLOAT_TYPES = {_FLOAT: "float32", _DOUBLE: "float64", _FLOAT16: "float16"}
+_FLOAT_TYPES = {FLOAT: "float32", DOUBLE: "float64", FLOAT16: "float16"}
 #: unit roundoff of the element types whose execution the error model covers (float16 is not
 #: modelled: its range overflows too)
-_ROUNDOFF = {_FLOAT: 2.0 ** -24, _DOUBLE: 2.0 ** -53}
+_ROUNDOFF = {FLOAT: 2.0 ** -24, DOUBLE: 2.0 ** -53}
 
 
 #: roundings an output of these nodes takes beyond its sum of products and bias

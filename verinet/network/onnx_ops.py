@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .onnx_import import Context, Value, Var
-from .onnx_proto import attribute_value, type_name
+from .onnx_proto import DOUBLE, FLOAT, attribute_value, type_name
 from .ops import Concat as ConcatOp
 from .ops import MaxPool as MaxPoolOp
 from .ops import Relu as ReluOp
@@ -97,7 +97,7 @@ def _cast(ctx, node, inputs):
     # float32 <-> float64 casts are taken as the identity (a float64 -> float32 cast inside
     # a float64 model rounds, which the error model does not cover).  Narrower types
     # round hard (float16: 11 significant bits) or are not real at all: refused.
-    if to not in (1, 11):  # TensorProto.FLOAT, DOUBLE
+    if to not in (FLOAT, DOUBLE):
         name = type_name(to) if to is not None else "?"
         raise ctx.unsupported(f"a cast of network values to {name}, which rounds them "
                               "(verinet reasons in real arithmetic on float32/float64 values); "

@@ -21,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pb", "load_model", "to_array", "attribute_value", "type_name"]
+__all__ = ["pb", "load_model", "to_array", "attribute_value", "type_name", "FLOAT",
+           "FLOAT16", "DOUBLE"]
 
 _NAME = "_verinet_onnx_ml_pb2"
+
+FLOAT, FLOAT16, DOUBLE, INT32, INT64 = 1, 10, 11, 6, 7  # TensorProto.DataType values
 
 
 def pb() -> ModuleType:
@@ -55,9 +58,9 @@ def load_model(path: str) -> Any:
     return model
 
 
-# element type -> (numpy dtype, typed field, dtype of the typed field)
-_FAST = {1: ("<f4", "float_data"), 11: ("<f8", "double_data"), 7: ("<i8", "int64_data"),
-         6: ("<i4", "int32_data")}
+# element type -> (numpy dtype, the typed field holding the values when not raw)
+_FAST = {FLOAT: ("<f4", "float_data"), DOUBLE: ("<f8", "double_data"),
+         INT64: ("<i8", "int64_data"), INT32: ("<i4", "int32_data")}
 
 
 def to_array(t: Any) -> np.ndarray:

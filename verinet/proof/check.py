@@ -363,30 +363,51 @@ def _gather_op(op, shape, attrs, consts, where):
     raise CheckInputError(f"{where}: not an index map")
 
 
-def _pool_windows(shape, attrs, where):
-    """``(win, out_shape)`` of MaxPool: output ``i`` is the max of input entries
-    ``win[i, j]`` (``-1``: padding, never the max)."""
+def _image(shape, attrs, where):
+    """``(N, C, H, W)`` of the input of a window operator (Conv, pools) with explicit pads."""
     if len(shape) != 4:
         raise CheckInputError(f"{where}: only 2-D images (N, C, H, W), got {list(shape)}")
     if attrs.get("auto_pad") not in (None, "NOTSET") or attrs.get("ceil_mode"):
         raise CheckInputError(f"{where}: only explicit pads (auto_pad NOTSET, ceil_mode 0)")
-    N, C, H, Wd = shape
-    kh, kw = _ints(attrs.get("kernel_shape"), [])
+    return shape
+
+
+def _grid(H, Wd, attrs, M, kh, kw, where):
+    """A 2-D sliding window's index grids, each ``(M, Ho, Wo, kh, kw)``: the output
+    channel ``oc``, the kernel offsets ``ky``/``kx``, the input position ``iy``/``ix`` read,
+    whether it lies ``inside`` the image (not padding), and the output's row-major index
+    ``row``; then ``Ho``, ``Wo``."""
     sh, sw = _ints(attrs.get("strides"), [1, 1])
     dh, dw = _ints(attrs.get("dilations"), [1, 1])
     pt, pl, pb, pr = _ints(attrs.get("pads"), [0, 0, 0, 0])
     Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
     Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
-    if N != 1 or Ho < 1 or Wo < 1 or max(pt, pl, pb, pr) >= min(kh, kw):
-        raise CheckInputError(f"{where}: pads, kernel and shape {list(shape)} do not fit")
-    c, oy, ox, ky, kx = np.meshgrid(np.arange(C), np.arange(Ho), np.arange(Wo),
-                                    np.arange(kh), np.arange(kw), indexing="ij")
+    if Ho < 1 or Wo < 1:
+        raise CheckInputError(f"{where}: empty output")
+    oc, oy, ox, ky, kx = np.meshgrid(np.arange(M), np.arange(Ho), np.arange(Wo),
+                                     np.arange(kh), np.arange(kw), indexing="ij")
     iy, ix = oy * sh - pt + ky * dh, ox * sw - pl + kx * dw
     inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < Wd)
+    return oc, ky, kx, iy, ix, inside, (oc * Ho + oy) * Wo + ox, Ho, Wo
+
+
+def _pool_windows(shape, attrs, where):
+    """``(win, out_shape)`` of MaxPool: output ``i`` is the max of input entries
+    ``win[i, j]`` (``-1``: padding, never the max)."""
+    N, C, H, Wd = _image(shape, attrs, where)
+    kh, kw = _ints(attrs.get("kernel_shape"), [])
+    if N != 1 or max(_ints(attrs.get("pads"), [0, 0, 0, 0])) >= min(kh, kw):
+        raise CheckInputError(f"{where}: pads, kernel and shape {list(shape)} do not fit")
+    c, _, _, iy, ix, inside, _, Ho, Wo = _grid(H, Wd, attrs, C, kh, kw, where)
     win = np.where(inside, (c * H + iy) * Wd + ix, -1).reshape(C * Ho * Wo, kh * kw)
     if not (win >= 0).any(axis=1).all():
         raise CheckInputError(f"{where}: a window holds padding only")
     return win, (1, C, Ho, Wo)
+
+
+def _in_windows(win, v):
+    """``v`` ``(B, n)`` gathered per window: ``(B, m, k)``, padding read as ``-inf``."""
+    return np.where(win < 0, -np.inf, v[:, np.maximum(win, 0)])
 
 
 def pool_relax(win, zl, zu):
@@ -394,9 +415,7 @@ def pool_relax(win, zl, zu):
     the entry ``src`` with the largest lower bound (``y >= x_src``), whether it dominates
     (its lower bound at least every other entry's upper bound: ``y = x_src``), and ``umax``
     (``y <= umax``), the largest upper bound."""
-    pad = win < 0
-    gl = np.where(pad, -np.inf, zl[:, np.maximum(win, 0)])  # (B, m, k)
-    gu = np.where(pad, -np.inf, zu[:, np.maximum(win, 0)])
+    gl, gu = _in_windows(win, zl), _in_windows(win, zu)  # (B, m, k)
     a = gl.argmax(axis=2)
     src = win[np.arange(win.shape[0])[None, :], a]
     best = np.take_along_axis(gl, a[..., None], axis=2)[..., 0]
@@ -409,11 +428,7 @@ def _window_op(op, shape, attrs, consts, where):
     """``(W, b, out_shape, k)`` of Conv or AveragePool on a tensor of ``shape`` (``k``:
     terms and roundings of each output in float arithmetic)."""
     size = int(np.prod(shape))
-    if len(shape) != 4:
-        raise CheckInputError(f"{where}: only 2-D images (N, C, H, W), got {list(shape)}")
-    if attrs.get("auto_pad") not in (None, "NOTSET") or attrs.get("ceil_mode"):
-        raise CheckInputError(f"{where}: only explicit pads (auto_pad NOTSET, ceil_mode 0)")
-    N, C, H, Wd = shape
+    N, C, H, Wd = _image(shape, attrs, where)
     if op == "Conv":
         if not consts or consts[0].ndim != 4:
             raise CheckInputError(f"{where}: needs a constant 4-D weight")
@@ -425,18 +440,7 @@ def _window_op(op, shape, attrs, consts, where):
     else:
         kh, kw = _ints(attrs.get("kernel_shape"), [])
         M = C
-    sh, sw = _ints(attrs.get("strides"), [1, 1])
-    dh, dw = _ints(attrs.get("dilations"), [1, 1])
-    pt, pl, pb, pr = _ints(attrs.get("pads"), [0, 0, 0, 0])
-    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
-    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
-    if Ho < 1 or Wo < 1:
-        raise CheckInputError(f"{where}: empty output")
-    oc, oy, ox, ky, kx = np.meshgrid(np.arange(M), np.arange(Ho), np.arange(Wo),
-                                     np.arange(kh), np.arange(kw), indexing="ij")
-    iy, ix = oy * sh - pt + ky * dh, ox * sw - pl + kx * dw
-    inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < Wd)
-    row = (oc * Ho + oy) * Wo + ox
+    oc, ky, kx, iy, ix, inside, row, Ho, Wo = _grid(H, Wd, attrs, M, kh, kw, where)
     Wm = np.zeros((M * Ho * Wo, size))
     if op == "AveragePool":
         cnt = np.full(row.shape, kh * kw) if attrs.get("count_include_pad") else \
@@ -658,9 +662,7 @@ def bounds(ops, lo, hi, rows, phases=None, prior=None):
             D.append(0.0)
             V.append(None)
         elif op[0] == "pool":  # max of the window's bounds (a float max is exact)
-            pad = op[1] < 0
-            l = np.where(pad, -np.inf, pl[:, np.maximum(op[1], 0)]).max(axis=2)
-            u = np.where(pad, -np.inf, pu[:, np.maximum(op[1], 0)]).max(axis=2)
+            l, u = _in_windows(op[1], pl).max(axis=2), _in_windows(op[1], pu).max(axis=2)
             D.append(0.0)
             V.append(None)
         else:
@@ -810,9 +812,8 @@ def _backsub(ops, k, Lam, L, U_, lo, hi, phases, V):
                 if cols.size:
                     zl_c, zu_c, un_c = zl[:, cols], zu[:, cols], uns[:, cols]
                     alpha = np.where(un_c, (zu_c > -zl_c).astype(float), act[:, cols])
-                    s = np.where(un_c, zu_c / np.where(un_c, zu_c - zl_c, 1.0), 0.0) * \
-                        (1 + 8 * U)
-                    s = np.where(un_c, s, act[:, cols])
+                    s = np.where(un_c, zu_c / np.where(un_c, zu_c - zl_c, 1.0) * (1 + 8 * U),
+                                 act[:, cols])
                     Lc = Lam[:, :, cols]
                     new[:, :, cols] = Lc * np.where(Lc >= 0, alpha[:, None, :], s[:, None, :])
                     # the chord's constant, sum over Lam < 0 of Lam s (-zl): terms of one
