@@ -26,9 +26,7 @@ class LPConfig:
     * ``threads``: solver threads; 1, because the search parallelises across processes.
     * ``presolve``: ``"off"`` by default.  Warm-started re-solves skip presolve anyway (HiGHS
       presolves only when it has no valid basis), and when presolve is what detects an
-      infeasibility HiGHS holds no dual ray and must re-solve to produce one.  Exception: the
-      first, cold solve of an LP of ``verinet.lp.highs.PRESOLVE_COLS`` columns or more does
-      presolve (a CNN's LP: 6.5 s with the ray's re-solve, against 36 s without).
+      infeasibility HiGHS holds no dual ray and must re-solve to produce one.
     * ``simplex_strategy``: ``"dual"`` (default) re-optimises fastest after bound changes and
       added rows, and its infeasibility proofs come with a dual ray.
     * ``output_flag``: ``False`` silences the solver completely.

@@ -328,35 +328,3 @@ def test_nothing_is_printed() -> None:
     )
     assert done.stdout == "" and done.stderr == ""
 
-
-@pytest.mark.parametrize("seed", range(6))
-def test_large_lps_presolve_their_cold_solve_only(seed: int, monkeypatch) -> None:
-    """An LP at least PRESOLVE_COLS wide presolves its first solve (and gives the same
-    answers, a checked ray when infeasible); re-solves from a basis do not presolve."""
-    import verinet.lp.highs as H
-
-    monkeypatch.setattr(H, "PRESOLVE_COLS", 1)
-    used = []
-    real = H.highspy.Highs.run
-
-    def spy(self):
-        used.append(self.getOptionValue("presolve")[1])
-        return real(self)
-    monkeypatch.setattr(H.highspy.Highs, "run", spy)
-    rng = np.random.default_rng(300 + seed)
-    n, m = int(rng.integers(2, 25)), int(rng.integers(1, 20))
-    a, b, c, lo, hi = _random_lp(n, m, seed=seed, box=float(rng.uniform(0.5, 5.0)))
-    lp = HighsLP(n, lo, hi)
-    lp.add_rows(a, np.full(m, -INF), b)
-    lp.set_objective(c)
-    res = lp.solve()
-    ref = linprog(c, A_ub=a, b_ub=b, bounds=list(zip(lo, hi, strict=True)), method="highs")
-    if ref.status == 2:
-        assert res.status is LPStatus.INFEASIBLE and res.ray_checked
-    else:
-        assert res.status is LPStatus.OPTIMAL and res.objective == pytest.approx(ref.fun,
-                                                                                abs=1e-7)
-        lp.set_objective(-c)
-        assert lp.solve().status is LPStatus.OPTIMAL
-        assert used == ["on", "off"]
-    assert used[0] == "on" and lp._highs.getOptionValue("presolve")[1] == "off"

@@ -112,11 +112,6 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
-#: LPs with at least this many columns presolve their first (cold) solve, even when the
-#: config says ``presolve="off"`` (which stands for the warm re-solves and small LPs)
-PRESOLVE_COLS = 5000
-
-
 def _new_highs(config: LPConfig) -> highspy.Highs:
     """A fresh ``Highs`` with every option of ``config`` applied, printing nothing."""
     if config.output_flag:
@@ -369,18 +364,8 @@ class HighsLP:
         limit = time_limit if time_limit is not None else self.config.time_limit
         deadline = highspy.kHighsInf if limit is None else highs.getRunTime() + limit
         _check(highs.setOptionValue("time_limit", float(deadline)), "set option time_limit")
-        # a cold solve of a large LP presolves (a CNN's LP of 47k columns: 0.4 s to find it
-        # infeasible, 6 s more for the ray, against 36 s without); warm re-solves never do
-        cold = (self.config.presolve == "off" and self._n_cols >= PRESOLVE_COLS
-                and not highs.getBasis().valid)
-        if cold:
-            _check(highs.setOptionValue("presolve", "on"), "set option presolve")
         start = time.perf_counter()
-        try:
-            run_status = highs.run()
-        finally:
-            if cold:
-                _check(highs.setOptionValue("presolve", "off"), "set option presolve")
+        run_status = highs.run()
         elapsed = time.perf_counter() - start
         model_status = highs.getModelStatus()
         status = _STATUS.get(model_status, LPStatus.UNKNOWN)
