@@ -115,6 +115,10 @@ class SearchConfig:
       engine instead.
     * ``exact_leaf_seconds``: time z3 gets for one box or ReLU-split leaf that the bounds
       and the LP cannot settle.
+    * ``joint_rows``, ``joint_iters``: input splitting bounds every conjunction of two
+      rows or more that no single row closes on a box as one *joint* row, a combination
+      of its rows with multipliers and ReLU slopes optimised for ``joint_iters`` gradient
+      steps (see :mod:`verinet.bounds.joint`); not while recording a certificate.
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
@@ -131,6 +135,8 @@ class SearchConfig:
     relu_branching: str = "dual-triangle"
     lookahead_max_dims: int = 8
     lookahead_dims: int = 3
+    joint_rows: bool = True
+    joint_iters: int = 20
 
 
 @dataclass(frozen=True)

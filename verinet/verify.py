@@ -24,6 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .bounds import crown_bounds
+from .bounds.joint import joint_bounds
 from .config import VerifierConfig
 from .counterexample import CexChecker
 from .deadline import DeadlineExceeded, until
@@ -39,30 +40,56 @@ from .spec.property import Box, Case, Property
 __all__ = ["verify"]
 
 
-def _row_bounder(network: Network, case: Case):
+def _row_bounder(network: Network, case: Case, joint_iters: int | None = None):
     """``bound(lower, upper) -> (lb, A, c)`` for the stacked rows of ``case``.
 
     ``lb (B, K)`` are sound lower bounds of ``C_in x + C_out y`` over each box (CROWN
     back-substitution, intersected with interval bounds); ``A x + c`` (``A (B, K, n_in)``,
-    ``c (B, K)``) is the linear lower bound they come from, valid on the box.
+    ``c (B, K)``) is the linear lower bound they come from, valid on the box.  With
+    ``joint_iters`` (not ``None``) the rows are ``CaseRows.of(..., joint=True)``: a joint
+    row of a conjunction that no single row closes on a box gets the optimised joint
+    bound of :func:`verinet.bounds.joint.joint_bounds` there (``-inf`` elsewhere).
     """
-    rows = CaseRows.of(case, network.n_inputs, network.n_outputs)
-    C_in_pos, C_in_neg = np.maximum(rows.C_in, 0.0), np.minimum(rows.C_in, 0.0)
-    has_in = bool(np.any(rows.C_in))
+    joint = joint_iters is not None
+    rows = CaseRows.of(case, network.n_inputs, network.n_outputs, joint=joint)
+    real = ~rows.joint
+    C_out, C_in, b = rows.C_out[real], rows.C_in[real], rows.b[real]
+    C_in_pos, C_in_neg = np.maximum(C_in, 0.0), np.minimum(C_in, 0.0)
+    has_in = bool(np.any(C_in))
+    conj = rows.conj[real]
+    joint_of = np.flatnonzero(rows.joint)  # column of each conjunction's joint row
+    joint_conj = rows.conj[joint_of]
 
     def bound(lower: np.ndarray, upper: np.ndarray):
-        b = crown_bounds(network, lower, upper, rows.C_out)
-        lb, slopes, offset = b.out_lower, b.lower_A, b.lower_b
+        bd = crown_bounds(network, lower, upper, C_out)
+        lb, slopes, offset = bd.out_lower, bd.lower_A, bd.lower_b
         if has_in:
             # exact bound of the input part; its rounding is covered by one ulp step
             lin = lower @ C_in_pos.T + upper @ C_in_neg.T
-            err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(rows.C_in).T
+            err = 4 * np.finfo(float).eps * (np.abs(lower) + np.abs(upper)) @ np.abs(C_in).T
             with np.errstate(over="ignore", invalid="ignore"):
                 lb = np.nextafter(lb + lin - err - np.abs(lb) * 4 * np.finfo(float).eps,
                                   -np.inf)
-            slopes = slopes + rows.C_in[None]
+            slopes = slopes + C_in[None]
         lb = np.where(np.isfinite(lb), lb, -np.inf)  # overflow proves nothing
-        return lb, slopes, offset
+        if not joint:
+            return lb, slopes, offset
+        B, n = lower.shape
+        full_lb = np.full((B, rows.b.size), -np.inf)
+        full_A = np.zeros((B, rows.b.size, n))
+        full_c = np.full((B, rows.b.size), -np.inf)
+        full_lb[:, real], full_A[:, real], full_c[:, real] = lb, slopes, offset
+        # pairs (box, conjunction) that no single row closes and the box is not empty
+        closed = np.stack([((lb - b)[:, conj == j] > 0).any(axis=1) for j in joint_conj],
+                          axis=1) if joint_conj.size else np.zeros((B, 0), dtype=bool)
+        box_of, which = np.nonzero(~closed & ~bd.infeasible[:, None])
+        if box_of.size:
+            member = conj[None, :] == joint_conj[which][:, None]
+            val, A_j, c_j, _ = joint_bounds(network, bd, lower, upper, C_out, C_in, b,
+                                            box_of, member, iters=joint_iters)
+            col = joint_of[which]
+            full_lb[box_of, col], full_A[box_of, col], full_c[box_of, col] = val, A_j, c_j
+        return full_lb, full_A, full_c
 
     return bound
 
@@ -277,11 +304,13 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
             """ReLU splitting over an LP on one input box of the case."""
             return split_relus(Case(Box(lower, upper), case.bad), end, node)
 
-        return input_split(case, _row_bounder(network, case), network.evaluate, checker,
+        joint = config.search.joint_rows and tree is None
+        bounder = _row_bounder(network, case, config.search.joint_iters if joint else None)
+        return input_split(case, bounder, network.evaluate, checker,
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box,
                            relevant=_input_relevance(network, case, dep), roots=roots,
-                           proof=tree)
+                           proof=tree, joint=joint)
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""

@@ -51,23 +51,32 @@ class CaseRows:
     conj: np.ndarray  # (K,) index of the conjunction each row belongs to
     n_conj: int
     always_bad: bool  # some conjunction has no rows
+    #: (K,) bool: a *joint* row, implied by its conjunction (``sum_k lam_k (row_k - b_k)
+    #: <= 0`` for multipliers ``lam >= 0`` chosen per box by the bounder); its C_out and
+    #: C_in are zero and its b is 0 here, the bounder supplies its bound and linear bound
+    joint: np.ndarray | None = None
 
     @classmethod
-    def of(cls, case: Case, n_in: int, n_out: int) -> CaseRows:
-        outs, ins, bs, cj = [], [], [], []
+    def of(cls, case: Case, n_in: int, n_out: int, joint: bool = False) -> CaseRows:
+        """The rows of ``case``; with ``joint``, one joint row after the rows of every
+        conjunction of two rows or more."""
+        outs, ins, bs, cj, jt = [], [], [], [], []
         always = False
         for j, conj in enumerate(case.bad):
             if conj.k == 0:
                 always = True
-            outs.append(conj.A_out)
-            ins.append(conj.A_in if conj.A_in is not None else np.zeros((conj.k, n_in)))
-            bs.append(conj.b)
-            cj.append(np.full(conj.k, j))
-        if not outs:
+            extra = int(joint and conj.k >= 2)
+            outs += [conj.A_out, np.zeros((extra, n_out))]
+            ins += [conj.A_in if conj.A_in is not None else np.zeros((conj.k, n_in)),
+                    np.zeros((extra, n_in))]
+            bs += [conj.b, np.zeros(extra)]
+            cj.append(np.full(conj.k + extra, j))
+            jt.append(np.arange(conj.k + extra) >= conj.k)
+        if not cj:
             return cls(np.zeros((0, n_out)), np.zeros((0, n_in)), np.zeros(0),
-                       np.zeros(0, int), 0, False)
+                       np.zeros(0, int), 0, False, np.zeros(0, dtype=bool))
         return cls(np.concatenate(outs), np.concatenate(ins), np.concatenate(bs),
-                   np.concatenate(cj), len(case.bad), always)
+                   np.concatenate(cj), len(case.bad), always, np.concatenate(jt))
 
     def closed_conj(self, slack: np.ndarray) -> np.ndarray:
         """``(B, n_conj)``: conjunction excluded on the box (some row's lb - b > 0)."""
@@ -127,14 +136,16 @@ def _candidates(lower, upper, A, c, slack, rows: CaseRows, open_conj, iters: int
     bad region that centres and corners miss)."""
     B = lower.shape[0]
     centres = 0.5 * (lower + upper)
-    # most promising open conjunction: smallest worst-row slack
+    # most promising open conjunction: smallest worst-row slack (of its rows themselves:
+    # a point must meet them, not a combination)
+    real = np.ones(rows.b.size, dtype=bool) if rows.joint is None else ~rows.joint
     worst = np.full(open_conj.shape, np.inf)
     for j in range(rows.n_conj):
-        sel = rows.conj == j
+        sel = (rows.conj == j) & real
         worst[:, j] = slack[:, sel].max(axis=1)
     worst = np.where(open_conj, worst, np.inf)
     j_best = np.argmin(worst, axis=1)
-    member = rows.conj[None, :] == j_best[:, None]  # (B, K)
+    member = (rows.conj[None, :] == j_best[:, None]) & real[None, :]  # (B, K)
     direction = np.einsum("bk,bkn->bn", member.astype(float), A)
     corners = np.where(direction > 0, lower, upper)
     width = upper - lower
@@ -280,7 +291,7 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None,
                 relevant: np.ndarray | None = None,
                 roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                proof=None) -> SplitOutcome:
+                proof=None, joint: bool = False) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
 
     ``roots`` (``(lower, upper, depth)``), when given, are boxes inside the case's box
@@ -305,11 +316,14 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     (:class:`verinet.proof.produce.BoxTree`): every box carries a node id; splits, shrinks,
     closed boxes and hand-offs are reported to it (``solve_box`` then takes the node id as a
     fourth argument).
+
+    ``joint``: ``bound_rows`` bounds the rows of ``CaseRows.of(case, ..., joint=True)``
+    (a joint row per conjunction of two rows or more, after its rows).
     """
     n_in = case.box.n
     relevant = (np.ones(n_in, dtype=bool) if relevant is None
                 else np.asarray(relevant, dtype=bool).reshape(n_in))
-    rows = CaseRows.of(case, n_in, n_out)
+    rows = CaseRows.of(case, n_in, n_out, joint=joint)
     if rows.n_conj == 0:
         return SplitOutcome("unsat")
     always_bad = np.array([c.k == 0 for c in case.bad])

@@ -1,0 +1,118 @@
+"""Joint bounds of conjunctions: sound on sampled points, never worse after the ascent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from verinet.bounds import crown_bounds
+from verinet.bounds.joint import chain_of, joint_bounds
+from verinet.network import Affine, NetworkBuilder, Relu, Sum
+
+
+def _chain(sizes, seed):
+    rng = np.random.default_rng(seed)
+    nb = NetworkBuilder()
+    nb.add_input("x", (sizes[0],))
+    prev = "x"
+    for i in range(len(sizes) - 1):
+        n, m = sizes[i], sizes[i + 1]
+        nb.add(f"a{i}", Affine((prev,), m, W=rng.normal(0, 1 / np.sqrt(n), (m, n)),
+                               b=rng.normal(0, 0.3, m)), (m,))
+        prev = f"a{i}"
+        if i < len(sizes) - 2:
+            nb.add(f"r{i}", Relu((prev,), m), (m,))
+            prev = f"r{i}"
+    return nb.finish(prev, name="chain")
+
+
+def _residual(seed):
+    """Not a chain: a Sum skips a layer (the ascent does not run, the bound must hold)."""
+    rng = np.random.default_rng(seed)
+    nb = NetworkBuilder()
+    nb.add_input("x", (4,))
+    nb.add("a0", Affine(("x",), 8, W=rng.normal(0, 0.5, (8, 4)), b=rng.normal(0, .3, 8)), (8,))
+    nb.add("r0", Relu(("a0",), 8), (8,))
+    nb.add("a1", Affine(("r0",), 8, W=rng.normal(0, 0.4, (8, 8)), b=rng.normal(0, .3, 8)), (8,))
+    nb.add("s", Sum(("a1", "a0"), 8), (8,))
+    nb.add("r1", Relu(("s",), 8), (8,))
+    nb.add("out", Affine(("r1",), 3, W=rng.normal(0, 0.4, (3, 8)), b=np.zeros(3)), (3,))
+    return nb.finish("out", name="residual")
+
+
+def _query(net, seed, P=40):
+    rng = np.random.default_rng(seed)
+    n, m = net.n_inputs, net.n_outputs
+    centre = rng.uniform(-1, 1, (P, n))
+    rad = rng.uniform(0.05, 0.6, (P, n))
+    lo, hi = centre - rad, centre + rad
+    K = 3
+    C_out = rng.normal(0, 1, (K, m))
+    C_in = np.where(rng.random((K, n)) < 0.3, rng.normal(0, 0.3, (K, n)), 0.0)
+    # right-hand sides near the rows' values at the box centres: conjunctions that are
+    # sometimes infeasible, and often not by any single row
+    y = net.evaluate(centre)
+    b = (y @ C_out.T + centre @ C_in.T).mean(axis=0) - 0.2
+    member = rng.random((P, K)) < 0.7
+    member[np.arange(P), rng.integers(0, K, P)] = True
+    return lo, hi, C_out, C_in, b, member
+
+
+def _samples(net, lo, hi, rng, n=400):
+    x = lo + (hi - lo) * rng.random((n, lo.size))
+    corners = np.where(rng.random((n // 4, lo.size)) < 0.5, lo, hi)
+    x = np.concatenate([x, corners])
+    return x, net.evaluate(x)
+
+
+@pytest.mark.parametrize("make", [lambda s: _chain([5, 12, 12, 10, 4], s),
+                                  lambda s: _chain([3, 20, 3], s), _residual])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_joint_bound_holds_on_samples(make, seed):
+    net = make(seed)
+    lo, hi, C_out, C_in, b, member = _query(net, seed)
+    bd = crown_bounds(net, lo, hi, C_out)
+    rng = np.random.default_rng(seed + 100)
+    box_of = np.arange(lo.shape[0])
+    for iters in (0, 30):
+        val, A, c, lam = joint_bounds(net, bd, lo, hi, C_out, C_in, b, box_of, member,
+                                      iters=iters)
+        assert (lam >= 0).all() and not lam[~member].any()
+        for p in range(lo.shape[0]):
+            x, y = _samples(net, lo[p], hi[p], rng)
+            f = (y @ C_out.T + x @ C_in.T - b) @ lam[p]
+            assert (f >= val[p]).all(), (iters, p, f.min(), val[p])
+            assert (f >= x @ A[p] + c[p] - 1e-12 * (1 + np.abs(f))).all()
+            sat_all = ((y @ C_out.T + x @ C_in.T - b)[:, member[p]] <= 0).all(axis=1)
+            assert not (sat_all.any() and val[p] > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ascent_never_loses_and_often_wins(seed):
+    net = _chain([5, 16, 16, 16, 4], seed)
+    assert chain_of(net) is not None
+    lo, hi, C_out, C_in, b, member = _query(net, seed, P=60)
+    bd = crown_bounds(net, lo, hi, C_out)
+    box_of = np.arange(lo.shape[0])
+    v0 = joint_bounds(net, bd, lo, hi, C_out, C_in, b, box_of, member, iters=0)[0]
+    v1 = joint_bounds(net, bd, lo, hi, C_out, C_in, b, box_of, member, iters=40)[0]
+    assert (v1 >= v0 - 1e-9 * (1 + np.abs(v0))).all()
+    assert (v1 > v0 + 1e-6).mean() > 0.3
+
+
+def test_joint_row_closes_what_no_single_row_does():
+    """``d <= t`` and ``d >= t + 0.1`` for ``d = y0 - y1``: each row alone holds somewhere
+    in the box, together they hold nowhere; the joint bound proves it."""
+    net = _chain([2, 6, 2], 5)
+    lo, hi = np.array([[-1.0, -1.0]]), np.array([[1.0, 1.0]])
+    x = np.random.default_rng(0).uniform(-1, 1, (2000, 2))
+    d = net.evaluate(x) @ np.array([1.0, -1.0])
+    t = float(np.median(d))
+    assert (d < t).any() and (d > t + 0.1).any()
+    C_out = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    b = np.array([t, -t - 0.1])
+    bd = crown_bounds(net, lo, hi, C_out)
+    assert not (bd.out_lower - b > 0).any()
+    val = joint_bounds(net, bd, lo, hi, C_out, np.zeros((2, 2)), b, np.array([0]),
+                       np.ones((1, 2), dtype=bool), iters=30)[0]
+    assert val[0] > 0

@@ -1,0 +1,202 @@
+"""Optimised joint bounds on conjunctions of output rows (alpha-CROWN with multipliers).
+
+A conjunction ``row_k(x) <= b_k`` (``k`` in a set ``S``) has no solution in a box when,
+for some multipliers ``lam >= 0``, the single linear function
+``sum_k lam_k (row_k(x) - b_k)`` is positive on all of the box.  Bounding that one
+function with CROWN reasons about the rows *jointly*: where no single row is positive
+everywhere (output 0 wins in one part of the box, output 1 in another) a combination
+often is.  The lower slopes ``alpha`` of the unstable ReLUs are a second free choice
+(any slope in ``[0, 1]`` gives a sound lower relaxation).
+
+:func:`joint_bounds` picks ``lam`` (on the simplex over ``S``) and ``alpha`` (per box,
+per unstable ReLU) by projected gradient ascent on the bound itself, a whole batch of
+(box, conjunction) pairs per numpy call.  The gradient is derived by hand: with the
+relaxation choices fixed, the bound is the minimum over the box of the network in which
+every ReLU is replaced by its chosen line, a piecewise-linear function; its gradient in
+``lam_k`` is ``row_k - b_k`` evaluated on that *relaxed network* at the minimising
+corner ``x*``, and in ``alpha_j`` it is ``g_j z_j``, where ``g_j > 0`` is the backward
+coefficient at the ReLU's output and ``z_j`` its pre-activation in the same relaxed
+forward pass.  The ascent runs in plain float64 and only guides the choice: the bound
+returned is recomputed afterwards by the sound back-substitution of
+:mod:`verinet.bounds.crown` (outward rounding, float32 evaluation error), with the chosen
+``lam`` and ``alpha`` and the intermediate bounds given, so it holds whatever the ascent
+did.  Only the final bound is optimised; intermediate bounds are the ones given.
+
+The ascent needs a chain of ``Affine`` and ``Relu`` nodes (fully-connected networks);
+other networks get the sound bound at the initial choice (uniform ``lam``, adaptive
+``alpha``), which is still a joint bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import deadline
+from ..network.ir import Network
+from ..network.ops import Affine, Input, MaxPool, Relu
+from .crown import _backsub
+from .interval import Bounds, slack
+from .relax import Ctx, pool_relaxation, relu_relaxation
+
+__all__ = ["joint_bounds", "chain_of"]
+
+
+def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
+    """The network as a chain ``Affine (Relu Affine)*`` from the input to the output, or
+    ``None`` when it is not one (the ascent's gradient is written for chains)."""
+    chain: list[tuple[str, Affine | Relu]] = []
+    prev = net.input_name
+    for name, op in net.plan:
+        if isinstance(op, Input):
+            continue
+        if not isinstance(op, (Affine, Relu)) or op.inputs != (prev,):
+            return None
+        chain.append((name, op))
+        prev = name
+    if prev != net.output_name or not chain or not isinstance(chain[0][1], Affine):
+        return None
+    return chain
+
+
+def _times_wt(a: np.ndarray, W) -> np.ndarray:
+    """``a @ W`` for ``a`` ``(P, m)`` (a backward coefficient) and ``W`` ``(m, n)``."""
+    return np.asarray((W.T @ a.T).T) if sp.issparse(W) else a @ W
+
+
+def _times_w(h: np.ndarray, W) -> np.ndarray:
+    """``h @ W.T`` for ``h`` ``(P, n)`` (a forward value) and ``W`` ``(m, n)``."""
+    return np.asarray((W @ h.T).T) if sp.issparse(W) else h @ W.T
+
+
+def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
+    """The float64 ascent (unsound: guidance only); returns ``lam (P, K)`` and
+    ``alpha`` (Relu name -> ``(P, m)``)."""
+    P, K = member.shape
+    relus = [(n, op) for n, op in chain if isinstance(op, Relu)]
+    rel = {n: relu_relaxation(lower[op.inputs[0]], upper[op.inputs[0]], None, "adaptive")
+           for n, op in relus}
+    unstable = {n: (lower[op.inputs[0]] < 0) & (upper[op.inputs[0]] > 0) for n, op in relus}
+    alpha = {n: rel[n].a.copy() for n, _ in relus}
+    theta = np.where(member, 0.0, -np.inf)
+    m_t, v_t = np.zeros((P, K)), np.zeros((P, K))
+    m_a = {n: np.zeros_like(a) for n, a in alpha.items()}
+    v_a = {n: np.zeros_like(a) for n, a in alpha.items()}
+    best = np.full(P, -np.inf)
+    best_lam = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
+    best_alpha = {n: a.copy() for n, a in alpha.items()}
+    b1, b2 = 0.9, 0.999
+    for it in range(1, iters + 1):
+        deadline.check()
+        e = np.exp(theta - theta.max(axis=1, keepdims=True))
+        lam = e / e.sum(axis=1, keepdims=True)
+        # backward: coefficients at every ReLU output, the constant, the input coefficient
+        a = lam @ C_out
+        const = -(lam @ b)
+        g_at = {}
+        for name, op in reversed(chain):
+            if isinstance(op, Affine):
+                const = const + a @ op.b
+                a = _times_wt(a, op.W)
+            else:
+                r = rel[name]
+                g_at[name] = a
+                pos = np.maximum(a, 0.0)
+                neg = a - pos
+                const = const + (neg * r.t).sum(axis=1)
+                a = pos * alpha[name] + neg * r.s
+        a_in = a + lam @ C_in
+        x = np.where(a_in >= 0, lo, hi)
+        val = (a_in * x).sum(axis=1) + const
+        better = val > best
+        if better.any():
+            best = np.where(better, val, best)
+            best_lam[better] = lam[better]
+            for n in alpha:
+                best_alpha[n][better] = alpha[n][better]
+        if it == iters or (best > 0).all():
+            break
+        # forward through the relaxed network at x: pre-activations and outputs
+        h, z_at = x, {}
+        for name, op in chain:
+            if isinstance(op, Affine):
+                h = _times_w(h, op.W) + op.b
+            else:
+                r = rel[name]
+                z_at[name] = h
+                h = np.where(g_at[name] >= 0, alpha[name] * h, r.s * h + r.t)
+        g_lam = h @ C_out.T + x @ C_in.T - b  # (P, K)
+        g_theta = np.where(member, lam * (g_lam - (lam * g_lam).sum(axis=1, keepdims=True)),
+                           0.0)
+        corr = np.sqrt(1 - b2 ** it) / (1 - b1 ** it)
+        m_t = b1 * m_t + (1 - b1) * g_theta
+        v_t = b2 * v_t + (1 - b2) * g_theta ** 2
+        theta = np.where(member, theta + lr * corr * m_t / (np.sqrt(v_t) + 1e-12), -np.inf)
+        for n in alpha:
+            ga = np.where(unstable[n], np.maximum(g_at[n], 0.0) * z_at[n], 0.0)
+            m_a[n] = b1 * m_a[n] + (1 - b1) * ga
+            v_a[n] = b2 * v_a[n] + (1 - b2) * ga ** 2
+            step = lr * corr * m_a[n] / (np.sqrt(v_a[n]) + 1e-12)
+            alpha[n] = np.clip(alpha[n] + step, 0.0, 1.0)
+    return best_lam, best_alpha
+
+
+def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
+                 C_out: np.ndarray, C_in: np.ndarray, b: np.ndarray, box_of: np.ndarray,
+                 member: np.ndarray, *, iters: int = 20, lr: float = 0.5
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sound lower bounds of ``sum_k lam_k (C_in[k] x + C_out[k] y(x) - b[k])`` over boxes.
+
+    Args:
+        net: the network; ``bounds``: sound bounds on every node over boxes ``lo, hi``
+            (``(B, n_in)``; from :func:`verinet.bounds.crown_bounds`).
+        C_out, C_in, b: the rows, ``(K, n_out)``, ``(K, n_in)``, ``(K,)``.
+        box_of: ``(P,)`` the box of each pair; ``member``: ``(P, K)`` bool, its
+            conjunction's rows (at least one each).
+    Returns:
+        ``(value (P,), A (P, n_in), c (P,), lam (P, K))``: ``value > 0`` proves that no
+        point of box ``box_of[p]`` satisfies every row of ``member[p]``; ``A x + c`` is a
+        linear lower bound of the combination on the box (in real arithmetic; ``0 x -
+        inf`` where it overflowed), ``value`` its minimum there, rounded down; ``lam >= 0``
+        the multipliers (zero off ``member``).
+    """
+    P = box_of.shape[0]
+    lower = {n: v[box_of] for n, v in bounds.lower.items()}
+    upper = {n: v[box_of] for n, v in bounds.upper.items()}
+    plo, phi = lo[box_of], hi[box_of]
+    chain = chain_of(net)
+    if chain is not None and iters > 0:
+        lam, alpha = _ascend(chain, plo, phi, lower, upper, C_out, C_in, b, member,
+                             iters, lr)
+    else:
+        lam = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
+        alpha = {}
+    lam = np.where(member, np.maximum(lam, 0.0), 0.0)
+    # the sound bound at the chosen lam and alpha, from the given intermediate bounds
+    ctx = Ctx(P, width=max(op.size for _, op in net.plan), lower=lower, upper=upper)
+    for name, op in net.plan:
+        if isinstance(op, Relu):
+            src = op.inputs[0]
+            ctx.relax[name] = relu_relaxation(lower[src], upper[src], None,
+                                              alpha.get(name, "adaptive"))
+        elif isinstance(op, MaxPool):
+            ctx.pool[name] = pool_relaxation(op, lower[op.inputs[0]], upper[op.inputs[0]])
+    _, L, off = _backsub(net, net.output_name, (lam @ C_out)[:, None, :], slice(None), ctx)
+    # L x + off <= lam . C_out y on the box; add the input part and the right-hand sides
+    # and minimise over the box at once (the corner of the sum, not of each part)
+    w = lam @ C_in
+    A = L[:, 0, :] + w
+    rhs = lam @ b
+    xmax = np.maximum(np.abs(plo), np.abs(phi))
+    n = C_in.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = off[:, 0] - rhs
+        c = np.nextafter(c - slack(2, np.abs(off[:, 0]) + np.abs(rhs))
+                         - slack(lam.shape[1] + 1, np.abs(lam) @ np.abs(b)), -np.inf)
+        s = (np.where(A >= 0, plo, phi) * A).sum(axis=1) + c
+        # A is L + w rounded once per entry: its error and the dot product's are covered
+        err = slack(n + 2, ((np.abs(L[:, 0, :]) + np.abs(w)) * xmax).sum(axis=1) + np.abs(c))
+        total = np.nextafter(s - err - slack(1, np.abs(s)), -np.inf)
+    ok = np.isfinite(A).all(axis=1) & np.isfinite(c)
+    return (np.where(np.isfinite(total) & ok, total, -np.inf),
+            np.where(ok[:, None], A, 0.0), np.where(ok, c, -np.inf), lam)
