@@ -545,10 +545,10 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                         "(<=, >=), the VNN-COMP convention; by default a counterexample "
                         "must meet a strict inequality strictly. Said in the output")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="worker processes for the complete search: a query still open after "
                         "a 2 s warm-up is split into input boxes shared by N workers "
-                        "(default: 1)")
+                        "(default: every core this process may use; 1 with --proof)")
     p.add_argument("--semantics", choices=("float32", "real"), default="float32",
                    help="what unsat is proved for: float32 (default): the network as it runs "
                         "in float32, in any summation order; real: the real-valued function "
@@ -621,16 +621,21 @@ def _verify(args: argparse.Namespace) -> int:
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed,
                             semantics=args.semantics)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs must be at least 1")
     log = None
     if args.proof:
         from .proof.produce import ProofLog
 
         check_writable(args.proof, "--proof")
-        if args.jobs > 1:
+        if args.jobs is not None and args.jobs > 1:
             raise InputError("--proof needs --jobs 1: a certificate records one search")
         log = ProofLog()
+        args.jobs = 1
+    if args.jobs is None:
+        from .parallel import usable_cores
+
+        args.jobs = usable_cores()
     if args.jobs > 1:
         from .parallel import verify_parallel
 

@@ -22,6 +22,7 @@ worker: ``sat``; ``unsat`` only when every task is ``unsat``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 
@@ -34,7 +35,16 @@ from .result import Result, Stats, Status
 from .spec.property import Box, Case, Property
 from .verify import verify
 
-__all__ = ["verify_parallel", "split_box"]
+__all__ = ["verify_parallel", "split_box", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; the machine's count where
+    the platform cannot tell)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def split_box(box: Box, pieces: int,

@@ -75,3 +75,39 @@ def test_bad_verify_inputs(capsys, argv):
     code, _, err = run(capsys, "verify", str(DEMO / "demo.onnx"), *argv)
     assert code == EXIT_BAD_INPUT
     assert err.startswith("verinet: error:")
+
+
+def _jobs_seen(monkeypatch) -> list[int]:
+    """Calls to the parallel driver record their ``jobs`` (and answer like one process)."""
+    import verinet.parallel as par
+    from verinet.verify import verify
+
+    seen: list[int] = []
+
+    def fake(network, prop, *, jobs, **kw):
+        seen.append(jobs)
+        kw.pop("warmup", None)
+        return verify(network, prop, **kw)
+
+    monkeypatch.setattr(par, "verify_parallel", fake)
+    monkeypatch.setattr(par, "usable_cores", lambda: 3)
+    return seen
+
+
+def test_every_core_by_default_and_one_with_a_proof(capsys, tmp_path, monkeypatch):
+    seen = _jobs_seen(monkeypatch)
+    args = ["verify", str(DEMO / "demo.onnx"), "--vnnlib", str(DEMO / "demo.vnnlib")]
+    assert run(capsys, *args)[0] == EXIT_OK
+    assert seen == [3]
+    assert run(capsys, *args, "--jobs", "2")[0] == EXIT_OK
+    assert seen == [3, 2]
+    code, out, _ = run(capsys, *args, "--proof", str(tmp_path / "p.json"))
+    assert code == EXIT_OK and seen == [3, 2]  # one process: no call to the driver
+    code, _, err = run(capsys, *args, "--proof", str(tmp_path / "q.json"), "--jobs", "2")
+    assert code == EXIT_BAD_INPUT and "--jobs 1" in err
+
+
+def test_usable_cores_is_at_least_one():
+    from verinet.parallel import usable_cores
+
+    assert usable_cores() >= 1

@@ -118,10 +118,13 @@ def test_mismatched_property_is_refused():
 def test_boxes_too_small_to_split_go_to_z3(monkeypatch, hi, t, expected):
     import verinet.verify as V
 
-    def useless_bounder(network, case):  # sound but never closes anything
+    def useless_bounder(network, case, joint_iters=None):  # sound, never closes anything
+        rows = V.CaseRows.of(case, network.n_inputs, network.n_outputs,
+                             joint=joint_iters is not None)
+
         def bound(lower, upper):
             B, n = lower.shape
-            k = sum(c.k for c in case.bad)
+            k = rows.b.size
             return np.full((B, k), -1e9), np.zeros((B, k, n)), np.full((B, k), -1e9)
         return bound
 

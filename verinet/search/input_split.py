@@ -302,7 +302,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     ``exact_box(lower, upper)``, when given, decides a box too small to split (an exact
     engine); its ``unsat`` closes the box, its ``sat`` (confirmed) answers the case.
     ``solve_box(lower, upper, deadline)``, when given, is tried on boxes that are still
-    open after every ``config.box_solver_depth`` splits (a complete engine on the box, e.g.
+    open after every ``config.box_solver_depth`` splits (``joint_box_solver_depth`` with
+    joint rows) (a complete engine on the box, e.g.
     ReLU splitting over an LP, which reasons about a conjunction's rows jointly); its
     ``unsat`` closes the box, ``sat`` answers the case, anything else leaves the box to
     input splitting.
@@ -330,6 +331,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     strict_case = (Case(case.box, tuple(c.non_strict() for c in case.bad))
                    if any(c.strict is not None for c in case.bad) else None)
     branch = BRANCHING[config.branching]
+    # joint rows close most boxes the LP would: the hand-off comes later with them
+    every = config.joint_box_solver_depth if rows.joint.any() else config.box_solver_depth
 
     def bound_raw(lo, hi):
         t0 = time.monotonic()
@@ -472,8 +475,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                         a[keep] for a in (lo, hi, depth, lb, A, c, ids, slack, open_conj))
                     if lo.shape[0] == 0:
                         continue
-            if solve_box is not None and config.box_solver_depth > 0:
-                due = (depth > 0) & (depth % config.box_solver_depth == 0)
+            if solve_box is not None and every > 0:
+                due = (depth > 0) & (depth % every == 0)
                 out, decided = _settle(
                     lo, hi, ids, np.nonzero(due)[0], lambda a, b, node: solve_box(
                         a, b, min(deadline, time.monotonic() + config.box_solver_seconds),
