@@ -9,8 +9,13 @@ one deadline) through a queue of tasks:
 - when the warm-up was input splitting and stopped cleanly, its own open frontier
   (``Result.frontier``: the boxes covering every point of the current case not proved
   yet, with their split depths; the cases before it are proved), dealt out interleaved
-  into ``4 * jobs`` shares, each continued as one input-splitting search
-  (``verify(..., roots=...)``) exactly where the warm-up left it;
+  into ``jobs`` shares, each continued as one depth-first input-splitting search
+  (``verify(..., roots=...)``) exactly where the warm-up left it.  A share runs for a
+  time slice (``slice_seconds``, doubled at each continuation); the boxes it leaves open
+  go back to the end of the queue as a new share, dealt into two when nothing else is
+  queued (work sharing: no worker waits while another has boxes).  Every part of the
+  frontier moves on in turn, so a counterexample in one share does not wait for the
+  proofs of all the others;
 - for the cases after it, and after other engines, each case's box bisected level by
   level along the input its rows are most sensitive to, into about ``8 * jobs`` boxes.
 
@@ -105,16 +110,21 @@ def _run(state, task: dict) -> dict:
     all are."""
     network, prop, config = state
     case = prop.cases[task["case"]]
-    if "roots" in task:  # a share of the warm-up's open frontier: one search over all of it
-        left = task["deadline"] - time.monotonic()
-        if left <= 0:
+    if "roots" in task:  # a share of an open frontier: one search over all of it
+        now = time.monotonic()
+        end = min(task["deadline"], now + (task.get("slice") or np.inf))
+        if end <= now:
             return {"status": "timeout", "x": None, "reason": "", "stats": {}}
         sub = Property((case,), prop.n_inputs, prop.n_outputs, name=prop.name)
-        r = verify(network, sub, timeout=left, config=config,
+        r = verify(network, sub, timeout=end - now, config=config,
                    roots=tuple(np.array(r) for r in task["roots"]))
-        return {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
-                "x": None if r.counterexample is None
-                else [float(v) for v in r.counterexample.x]}
+        out = {"status": r.status.value, "reason": r.reason, "stats": r.stats.to_dict(),
+               "x": None if r.counterexample is None
+               else [float(v) for v in r.counterexample.x]}
+        if r.status is Status.TIMEOUT and time.monotonic() < task["deadline"]:
+            out["rest"] = (None if r.frontier is None else  # its slice ended, not the query
+                           (r.frontier["lower"], r.frontier["upper"], r.frontier["depth"]))
+        return out
     total = Stats()
     status, reason = "unsat", ""
     for lo, hi in task["boxes"]:
@@ -145,10 +155,31 @@ def _add(stats: Stats, d: dict | None) -> None:
             setattr(stats, f.name, getattr(stats, f.name) + v)
 
 
+def _continued(task: dict, rest, deadline: float, parts: int) -> list[dict]:
+    """The shares that continue a share whose slice ended: its open boxes ``rest`` dealt
+    into ``parts`` interleaved shares (fewer when there are few boxes), each with twice
+    the slice (a restart bounds its boxes again: longer slices pay that less often);
+    without ``rest`` (a box was left undecided, so no frontier was kept) the share
+    itself again, run to its end."""
+    left = max(deadline - time.monotonic(), 0.0)
+    if rest is None:
+        return [{**task, "slice": None, "timeout": left}]
+    lo, hi, dep = (np.asarray(a) for a in rest)
+    parts = max(1, min(parts, lo.shape[0] // 8))
+    grown = None if task.get("slice") is None else 2 * task["slice"]
+    return [{**task, "roots": (lo[g::parts], hi[g::parts], dep[g::parts]), "slice": grown,
+             "timeout": left} for g in range(parts)]
+
+
 def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
                     config: VerifierConfig | None = None, *, jobs: int = 2,
-                    start: float | None = None, warmup: float = 2.0) -> Result:
+                    start: float | None = None, warmup: float = 2.0,
+                    slice_seconds: float | None = 5.0) -> Result:
     """:func:`verinet.verify.verify` on ``jobs`` processes (see the module docstring).
+
+    ``slice_seconds``: a share of an input-splitting frontier runs that long at a time;
+    what it leaves open goes back to the end of the queue as a new share (``None``: each
+    share runs to its end).
 
     Falls back to the one-process ``verify`` when ``jobs <= 1`` or the network has no
     model file the workers could load."""
@@ -177,11 +208,10 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     if front is not None:  # cases before it are proved; its open boxes cover the rest of it
         start_case = front["case"] + 1
         lo, hi, dep = front["lower"], front["upper"], front["depth"]
-        groups = min(4 * jobs, lo.shape[0])
+        groups = min(jobs, lo.shape[0])
         for g in range(groups):  # interleaved: neighbouring boxes are alike in difficulty
-            tasks.append({"case": front["case"], "deadline": deadline,
-                          "roots": (lo[g::groups].tolist(), hi[g::groups].tolist(),
-                                    dep[g::groups].tolist())})
+            tasks.append({"case": front["case"], "deadline": deadline, "slice": slice_seconds,
+                          "roots": (lo[g::groups], hi[g::groups], dep[g::groups])})
     rest = prop.cases[start_case:]
     per_case = max(2, (8 * jobs) // max(len(rest), 1))
     for ci, case in enumerate(rest, start=start_case):
@@ -207,6 +237,11 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
                 if cex is not None:
                     return Result(Status.SAT, cex, time.monotonic() - t0, stats, semantics=sem)
                 open_reason = "a worker's counterexample did not replay here"
+            elif st == "timeout" and "rest" in res and time.monotonic() < deadline:
+                # behind the other shares, so that every share moves on in turn; in two
+                # when nothing else is queued, so that no worker waits for work
+                for t in _continued(_task, res["rest"], deadline, 1 if pool.queued else 2):
+                    pool.submit(t)
             elif st == "timeout":
                 timed_out = True
             elif st != "unsat":

@@ -63,13 +63,24 @@ class WorkerPool:
         self._spec = (init, init_args, run)
         self.grace = grace
         self.workers = [self._new() for _ in range(max(1, jobs))]
+        self._queue: list[dict] = []
 
     def _new(self) -> _Worker:
         return _Worker(self._ctx, *self._spec)
 
+    @property
+    def queued(self) -> int:
+        """Tasks waiting for a worker."""
+        return len(self._queue)
+
+    def submit(self, task: dict) -> None:
+        """Queue one more task behind the others (while :meth:`run` is iterating)."""
+        self._queue.insert(0, task)
+
     def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
-        """Yield ``(task, result)`` as tasks finish, in any order."""
-        queue = list(reversed(list(tasks)))
+        """Yield ``(task, result)`` as tasks finish, in any order (tasks given to
+        :meth:`submit` meanwhile included)."""
+        queue = self._queue = list(reversed(list(tasks)))
         workers = self.workers
         while queue or any(w.task is not None for w in workers):
             for w in workers:

@@ -238,7 +238,8 @@ def _attack(network: Network, prop: Property, checker: CexChecker, stats: Stats,
     budget = ta + config.attack.budget_share * (deadline - ta)
     effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
     if probe:
-        target = _open_at_root(network, prop, stats, ta + 0.5 * (budget - ta))
+        target = _open_at_root(network, prop, stats, ta + 0.5 * (budget - ta),
+                               config.search.joint_iters if config.search.joint_rows else 0)
         if target is None:
             return None
         prop = target
@@ -250,8 +251,8 @@ def _attack(network: Network, prop: Property, checker: CexChecker, stats: Stats,
         stats.time_attack += time.monotonic() - t
 
 
-def _open_at_root(network: Network, prop: Property, stats: Stats, end: float
-                  ) -> Property | None:
+def _open_at_root(network: Network, prop: Property, stats: Stats, end: float,
+                  iters: int = 0) -> Property | None:
     """``prop`` without the conjunctions CROWN root bounds close, the others loosest first;
     None when nothing is left.  ``prop`` itself when the bounds take past ``end``."""
     from .search.reluplex import root_gaps
@@ -260,7 +261,7 @@ def _open_at_root(network: Network, prop: Property, stats: Stats, end: float
     try:
         with until(end):
             for case in prop.cases:
-                gaps = root_gaps(network, case, stats)
+                gaps = root_gaps(network, case, stats, iters)
                 keep = [case.bad[j] for j in np.argsort(gaps, kind="stable") if gaps[j] <= 0]
                 if keep:
                     cases.append(Case(case.box, tuple(keep)))

@@ -337,3 +337,34 @@ def test_empty_and_always_bad_cases() -> None:
     out, _ = _run(net, always, Property((always,), net.n_inputs, net.n_outputs))
     assert out.status == "sat" and out.counterexample is not None
     del rng
+
+
+def test_optimised_root_gaps_are_tighter_and_sound():
+    """``root_gaps`` with the ascent is never below the plain one, and a conjunction it
+    closes has no sampled point meeting it."""
+    from verinet.search.reluplex import root_gaps
+
+    rng = np.random.default_rng(7)
+    wins = 0
+    for _ in range(40):
+        net = _random_net(rng)
+        n_in, n_out = net.n_inputs, net.n_outputs
+        c = rng.uniform(-1, 1, n_in)
+        box = Box(c - 0.5, c + 0.5)
+        x = rng.uniform(box.lower, box.upper, (3000, n_in))
+        y = net.evaluate(x)
+        conjs = []
+        for _ in range(3):
+            k = int(rng.integers(1, 4))
+            A = rng.standard_normal((k, n_out))
+            b = np.quantile(y @ A.T, 0.3, axis=0)
+            conjs.append(Conjunction(A, b))
+        case = Case(box, tuple(conjs))
+        plain = root_gaps(net, case, Stats())
+        opt = root_gaps(net, case, Stats(), iters=30)
+        assert (opt >= plain).all()
+        for j, conj in enumerate(conjs):
+            if opt[j] > 0:
+                assert not ((y @ conj.A_out.T - conj.b) <= 0).all(axis=1).any()
+        wins += int((opt > plain + 1e-9).any())
+    assert wins >= 5

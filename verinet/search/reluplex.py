@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..bounds import Bounds, crown_bounds
+from ..bounds.joint import chain_of, joint_bounds
 from ..config import VerifierConfig
 from ..constraints.encoding import Encoding, QueryLP, input_rows_lower, layer_pre_name
 from ..constraints.relu import neuron_kind
@@ -125,7 +126,13 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
         if cex is not None:
             return SplitOutcome("sat", cex)
         return SplitOutcome("unknown", reason="an always-bad conjunction, unconfirmed point")
-    closed = closed_by_root_bounds(network, case, stats, tree) if net is not network else set()
+    # optimised root bounds of every conjunction (not while recording a certificate,
+    # whose checker replays plain CROWN); MaxPool relaxed natively, before the rewrite
+    search_cfg = config.search
+    iters = (search_cfg.joint_iters if tree is None and getattr(search_cfg, "joint_rows", False)
+             else 0)
+    closed = (closed_by_root_bounds(network, case, stats, tree, iters)
+              if net is not network or iters > 0 else set())
     if len(closed) == len(case.bad):
         return SplitOutcome("unsat")
     enc = Encoding(net)
@@ -146,16 +153,20 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
     return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
 
 
-def root_gaps(network: Network, case: Case, stats: Stats) -> np.ndarray:
+def root_gaps(network: Network, case: Case, stats: Stats, iters: int = 0) -> np.ndarray:
     """Per conjunction, how far the CROWN root bounds of the network as given are from
     closing it: ``max over its rows of (lower bound - b)``; positive means closed (``inf``
     when the box is infeasible).  A MaxPool is relaxed as such (:mod:`verinet.bounds.relax`):
-    far cheaper than bounding its ReLU rewrite, and often enough on image classifiers."""
+    far cheaper than bounding its ReLU rewrite, and often enough on image classifiers.
+
+    With ``iters > 0``, a conjunction left open gets the larger of that and its optimised
+    joint bound (:func:`verinet.bounds.joint.joint_bounds`: multipliers over its rows and
+    ReLU slopes, ``iters`` ascent steps; on a single row, alpha-CROWN's optimised slopes),
+    where the ascent can run or the conjunction has several rows."""
     t = time.monotonic()
     C = np.concatenate([c.A_out for c in case.bad])
     root = crown_bounds(network, case.box.lower, case.box.upper, C)
     stats.boxes += 1
-    stats.time_bounds += time.monotonic() - t
     gaps, start = np.empty(len(case.bad)), 0
     for j, conj in enumerate(case.bad):
         lb = root.out_lower[0, start:start + conj.k]
@@ -165,14 +176,31 @@ def root_gaps(network: Network, case: Case, stats: Stats) -> np.ndarray:
         lb = np.where(np.isfinite(lb), lb, -np.inf)
         start += conj.k
         gaps[j] = np.inf if root.infeasible[0] else np.max(lb - conj.b, initial=-np.inf)
+    if iters > 0 and not root.infeasible[0]:
+        chain = chain_of(network) is not None
+        todo = [j for j, conj in enumerate(case.bad)
+                if gaps[j] <= 0 and (chain or conj.k > 1)]
+        if todo:
+            ends = np.cumsum([0] + [c.k for c in case.bad])
+            member = np.zeros((len(todo), C.shape[0]), dtype=bool)
+            for i, j in enumerate(todo):
+                member[i, ends[j]:ends[j + 1]] = True
+            C_in = np.concatenate([c.A_in if c.A_in is not None else np.zeros((c.k, case.box.n))
+                                   for c in case.bad])
+            b = np.concatenate([c.b for c in case.bad])
+            val = joint_bounds(network, root, case.box.lower[None], case.box.upper[None], C,
+                               C_in, b, np.zeros(len(todo), dtype=int), member,
+                               iters=iters)[0]
+            gaps[todo] = np.maximum(gaps[todo], val)
+    stats.time_bounds += time.monotonic() - t
     return gaps
 
 
 def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
-                          tree: SplitTree | None = None) -> set[int]:
+                          tree: SplitTree | None = None, iters: int = 0) -> set[int]:
     """Conjunctions closed by :func:`root_gaps`; each is recorded as a bound root of
     ``tree``."""
-    closed = {int(j) for j in np.flatnonzero(root_gaps(network, case, stats) > 0)}
+    closed = {int(j) for j in np.flatnonzero(root_gaps(network, case, stats, iters) > 0)}
     if tree is not None:
         for j in sorted(closed):
             tree.close(tree.add(-1 - j, None), "bound")
