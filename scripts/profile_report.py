@@ -25,7 +25,8 @@ def _profile(bench: Path, onnx: str, vnnlib: str, timeout: float) -> tuple[dict,
         raw = Path(tmp) / "stacks.txt"
         cmd = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(raw), "--",
                sys.executable, "-m", "verinet", "verify", str(bench / onnx), "--vnnlib",
-               str(bench / vnnlib), "--timeout", str(timeout), "--json"]
+               str(bench / vnnlib), "--timeout", str(timeout), "--json",
+               "--jobs", "1"]  # one process: the one py-spy watches
         out = subprocess.run(cmd, capture_output=True, text=True)
         # (py-spy writes its own lines to stdout too)
         result = json.loads(next(x for x in reversed(out.stdout.splitlines())
@@ -56,7 +57,8 @@ def main() -> int:
     args = ap.parse_args()
     lines = [f"# Profiles: {args.bench.name}", "",
              "Made by `python scripts/profile_report.py " + args.bench.name + " " +
-             " ".join(args.instances) + "`: `verinet verify` under `py-spy record` (100 Hz). "
+             " ".join(args.instances) + "`: `verinet verify --jobs 1` under `py-spy record` "
+             "(100 Hz). "
              "Phase times are the result's own timers; shares are of all samples.", ""]
     for inst in args.instances:
         onnx, vnnlib = inst.split(",")

@@ -229,7 +229,8 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     open_reason = ""
     timed_out = False
     with WorkerPool(jobs, _init, (path, prop, quiet), _run) as pool:
-        for _task, res in pool.run(tasks):
+        # a worker answers by the deadline; one still starting or stuck then is not waited for
+        for _task, res in pool.run(tasks, until=deadline + 0.5):
             _add(stats, res.get("stats"))
             st = res["status"]
             if st == "sat" and res.get("x") is not None:

@@ -77,12 +77,16 @@ class WorkerPool:
         """Queue one more task behind the others (while :meth:`run` is iterating)."""
         self._queue.insert(0, task)
 
-    def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
+    def run(self, tasks: Iterable[dict], until: float | None = None
+            ) -> Iterator[tuple[dict, dict]]:
         """Yield ``(task, result)`` as tasks finish, in any order (tasks given to
-        :meth:`submit` meanwhile included)."""
+        :meth:`submit` meanwhile included); stop at ``time.monotonic() == until`` if
+        given, with tasks left unfinished (:meth:`close` ends their workers)."""
         queue = self._queue = list(reversed(list(tasks)))
         workers = self.workers
         while queue or any(w.task is not None for w in workers):
+            if until is not None and time.monotonic() > until:
+                return
             for w in workers:
                 if w.ready and w.task is None and queue:
                     w.task = queue.pop()
@@ -126,8 +130,9 @@ class WorkerPool:
             except (OSError, BrokenPipeError):
                 pass
         for w in self.workers:
-            w.proc.join(0.5)
-            w.kill()
+            if w.task is None and w.ready:  # told to stop: give it a moment to exit
+                w.proc.join(0.5)
+            w.kill()  # busy or still starting: ended at once
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,20 @@ def test_acas_continued_from_frontiers(benchmarks_dir, onnx, vnnlib, expected):
     assert seen, "no frontier: the search ended before the deadline"
     par = verify_parallel(net, prop, timeout=120, jobs=2, warmup=0.5)
     assert par.status is expected
+
+
+def test_sliced_shares_keep_the_answer_and_the_budget(benchmarks_dir):
+    """Shares in short slices (every continuation re-queued, split when nothing waits)
+    give the one-process answer; a budget too short for the query is kept to within a
+    second, worker start-up included."""
+    folder = benchmarks_dir / "acasxu"
+    net = load(str(folder / "ACASXU_run2a_4_7_batch_2000.onnx"))
+    prop = read_vnnlib(str(folder / "prop_1.vnnlib"))
+    par = verify_parallel(net, prop, timeout=120, jobs=2, warmup=0.3, slice_seconds=0.3)
+    assert par.status is Status.UNSAT
+    hard = load(str(folder / "ACASXU_run2a_3_3_batch_2000.onnx"))
+    t0 = time.monotonic()
+    out = verify_parallel(hard, read_vnnlib(str(folder / "prop_2.vnnlib")), timeout=3.0,
+                          jobs=2, warmup=1.0)
+    assert out.status is Status.TIMEOUT
+    assert time.monotonic() - t0 < 4.0
