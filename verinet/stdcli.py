@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
                    help="the complete search (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for a query still open after a 2 s warm-up "
+                        "(default: every core this process may use)")
     return p
 
 
@@ -148,6 +151,9 @@ def verify_main(argv: Sequence[str]) -> int:
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else cli.EXIT_USAGE
+    if args.jobs is not None and args.jobs < 1:
+        cli._error("--jobs must be at least 1")
+        return cli.EXIT_USAGE
     start = time.monotonic()
     try:
         with warnings.catch_warnings():  # a warning is one "verinet: warning:" line
@@ -199,6 +205,7 @@ def _solve(args, query, model, joint: str, deadline: float,
     from .errors import ModelLoadError
     from .network.onnx_import import from_model
     from .network.output_transform import SoftmaxPropertyError
+    from .parallel import usable_cores, verify_parallel
     from .result import Status
     from .verify import verify
 
@@ -208,7 +215,9 @@ def _solve(args, query, model, joint: str, deadline: float,
         if left <= 0:
             return "timed-out", []
         config = VerifierConfig(search=SearchConfig(strategy=args.strategy), seed=args.seed)
-        result = verify(network, query.prop, timeout=left, config=config)
+        jobs = usable_cores() if args.jobs is None else args.jobs
+        result = (verify_parallel(network, query.prop, timeout=left, config=config, jobs=jobs)
+                  if jobs > 1 else verify(network, query.prop, timeout=left, config=config))
     except (ModelLoadError, SoftmaxPropertyError) as exc:
         return _solve_by_intervals(args, query, model, joint, deadline, exc, shown)
     if result.status is Status.UNSAT and query.free_inputs:

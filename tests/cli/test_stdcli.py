@@ -93,6 +93,26 @@ def test_unsat_and_the_exit_code(tmp_path, capsys):
     assert (code, out) == (EXIT_OK, "unsat\n")
 
 
+def test_every_core_by_default(tmp_path, capsys, monkeypatch):
+    import verinet.parallel as par
+
+    seen = []
+
+    def fake(network, prop, *, jobs, **kw):
+        from verinet.verify import verify
+
+        seen.append(jobs)
+        return verify(network, prop, **kw)
+
+    monkeypatch.setattr(par, "verify_parallel", fake)
+    monkeypatch.setattr(par, "usable_cores", lambda: 4)
+    net = relu_net(tmp_path / "n.onnx")
+    q = query(tmp_path / "q.vnnlib", BOX + "(assert (>= Y[0] 2.5))\n")
+    assert run(capsys, "verify", q, "--network", f"N={net}")[:2] == (EXIT_OK, "unsat\n")
+    assert run(capsys, "verify", q, "--network", f"N={net}", "--jobs", "1")[0] == EXIT_OK
+    assert seen == [4]
+
+
 def test_two_forms_of_verify_are_told_apart(tmp_path):
     q = query(tmp_path / "q.vnnlib", BOX + "(assert (>= Y[0] 2.5))\n")
     assert is_standard_verify([str(q), "--network", "N=n.onnx"])
@@ -113,6 +133,7 @@ def test_the_one_zero_form_still_works(capsys):
     (["--network", "N"], "expected NAME=PATH"),
     (["--network", "N={net}", "--timeout", "soon"], "--timeout 'soon'"),
     (["--network", "N={net}", "--timeout", "-1"], "greater than 0"),
+    (["--network", "N={net}", "--jobs", "0"], "--jobs must be at least 1"),
 ])
 def test_bad_command_lines_give_one_line(tmp_path, capsys, args, words):
     net = relu_net(tmp_path / "n.onnx")
