@@ -217,6 +217,11 @@ def _run(network: Network, prop: Property, config: VerifierConfig, checker: CexC
                 "case": k, "lower": out.frontier[0], "upper": out.frontier[1],
                 "depth": out.frontier[2]}
             return done(Status.TIMEOUT, frontier=front)
+        if out.status == "unknown" and time.monotonic() > deadline:
+            # undecided because the budget ran out (an LP cut off at its time limit):
+            # that is a timeout, not a case the engines gave up on
+            return done(Status.TIMEOUT, reason=f"the budget ran out ({out.reason})"
+                        if out.reason else "")
         if out.status == "unknown":
             undecided = out.reason or "undecided"
     if undecided:

@@ -216,3 +216,24 @@ def test_attack_skips_closed_conjunctions_and_takes_the_loosest_first(monkeypatc
     assert r.status is Status.SAT and len(seen) == 1
     (case,) = seen[0].cases
     assert [float(-c.b[0]) for c in case.bad] == [0.5, 0.9]  # (Y_0 >= t is -Y_0 <= -t)
+
+
+def test_undecided_at_the_deadline_is_a_timeout(monkeypatch):
+    """An engine that gives up because the budget ran out (say, an LP cut off at its time
+    limit) answers ``timeout``, not ``unknown``."""
+    import time as _time
+
+    import verinet.verify as V
+    from verinet.search.input_split import SplitOutcome
+
+    def late(*args, **kw):
+        _time.sleep(0.3)
+        return SplitOutcome("unknown", reason="LP unclean (Time limit reached)")
+
+    monkeypatch.setattr(V, "_decide_case", late)
+    cfg = VerifierConfig(attack=AttackConfig(enabled=False))
+    prop = parse_vnnlib(PROP.format(hi=1.0, t=1.5))
+    r = verify(_abs_net(), prop, timeout=0.2, config=cfg)
+    assert r.status is Status.TIMEOUT and "budget ran out" in r.reason
+    r = verify(_abs_net(), prop, timeout=30, config=cfg)
+    assert r.status is Status.UNKNOWN
