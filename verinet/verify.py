@@ -280,13 +280,25 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
                  dep: np.ndarray | None = None, roots=None, tree=None) -> SplitOutcome:
     """One property case by the chosen engine (``dep``: :func:`_output_dependence`;
     ``tree``: the case's :class:`~verinet.proof.produce.BoxTree`, for a certificate)."""
-    from .search.reluplex import SplitTree, relu_split
-    from .search.smt import smt_decide
+
+    # the engines are imported when first used: input splitting that needs neither the
+    # LP nor z3 (most small queries) does not pay for loading them
+    def relu_split(*args, **kw):
+        from .search.reluplex import relu_split as run
+
+        return run(*args, **kw)
+
+    def smt_decide(*args, **kw):
+        from .search.smt import smt_decide as run
+
+        return run(*args, **kw)
 
     relus = [n for n, op in network.plan if isinstance(op, Relu)]
 
     def split_relus(sub: Case, end: float, node, **kw) -> SplitOutcome:
         """ReLU splitting on ``sub``; an ``unsat`` is recorded as a hand-off at ``node``."""
+        from .search.reluplex import SplitTree
+
         record = SplitTree() if tree is not None and node is not None else None
         out = relu_split(network, sub, checker, end, stats, config, tree=record, **kw)
         if record is not None and out.status == "unsat":
