@@ -131,13 +131,16 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
     search_cfg = config.search
     iters = (search_cfg.joint_iters if tree is None and getattr(search_cfg, "joint_rows", False)
              else 0)
-    closed = (closed_by_root_bounds(network, case, stats, tree, iters)
-              if net is not network or iters > 0 else set())
+    gaps = root_gaps(network, case, stats, iters) if net is not network or iters > 0 else None
+    closed = set() if gaps is None else _record_closed(gaps, tree)
     if len(closed) == len(case.bad):
         return SplitOutcome("unsat")
     enc = Encoding(net)
     undecided = ""
-    for j in _conjunction_order(net, case, stats):
+    # the one farthest from closed first (the root gaps when known, else CROWN on ``net``)
+    order = (_conjunction_order(net, case, stats) if gaps is None
+             else [int(j) for j in np.argsort(gaps, kind="stable")])
+    for j in order:
         if j in closed:
             continue
         if time.monotonic() > deadline:
@@ -196,11 +199,10 @@ def root_gaps(network: Network, case: Case, stats: Stats, iters: int = 0) -> np.
     return gaps
 
 
-def closed_by_root_bounds(network: Network, case: Case, stats: Stats,
-                          tree: SplitTree | None = None, iters: int = 0) -> set[int]:
-    """Conjunctions closed by :func:`root_gaps`; each is recorded as a bound root of
-    ``tree``."""
-    closed = {int(j) for j in np.flatnonzero(root_gaps(network, case, stats, iters) > 0)}
+def _record_closed(gaps: np.ndarray, tree: SplitTree | None) -> set[int]:
+    """The conjunctions that :func:`root_gaps` ``gaps`` close; each is recorded as a bound
+    root of ``tree``."""
+    closed = {int(j) for j in np.flatnonzero(gaps > 0)}
     if tree is not None:
         for j in sorted(closed):
             tree.close(tree.add(-1 - j, None), "bound")
