@@ -142,6 +142,11 @@ class SearchConfig:
     joint_iters: int = 20
     joint_box_solver_depth: int = 32
 
+    @property
+    def joint_steps(self) -> int:
+        """Ascent steps of the optimised bounds: ``joint_iters``, 0 with ``joint_rows`` off."""
+        return self.joint_iters if self.joint_rows else 0
+
 
 @dataclass(frozen=True)
 class AttackConfig:

@@ -51,12 +51,12 @@ def _row_bounder(network: Network, case: Case, joint_iters: int | None = None):
     bound of :func:`verinet.bounds.joint.joint_bounds` there (``-inf`` elsewhere).
     """
     joint = joint_iters is not None
+    plain = CaseRows.of(case, network.n_inputs, network.n_outputs)  # the rows themselves
     rows = CaseRows.of(case, network.n_inputs, network.n_outputs, joint=joint)
     real = ~rows.joint
-    C_out, C_in, b = rows.C_out[real], rows.C_in[real], rows.b[real]
+    C_out, C_in, b = plain.C_out, plain.C_in, plain.b
     C_in_pos, C_in_neg = np.maximum(C_in, 0.0), np.minimum(C_in, 0.0)
     has_in = bool(np.any(C_in))
-    conj = rows.conj[real]
     joint_of = np.flatnonzero(rows.joint)  # column of each conjunction's joint row
     joint_conj = rows.conj[joint_of]
 
@@ -80,11 +80,10 @@ def _row_bounder(network: Network, case: Case, joint_iters: int | None = None):
         full_c = np.full((B, rows.b.size), -np.inf)
         full_lb[:, real], full_A[:, real], full_c[:, real] = lb, slopes, offset
         # pairs (box, conjunction) that no single row closes and the box is not empty
-        closed = np.stack([((lb - b)[:, conj == j] > 0).any(axis=1) for j in joint_conj],
-                          axis=1) if joint_conj.size else np.zeros((B, 0), dtype=bool)
+        closed = plain.closed_conj(lb - b)[:, joint_conj]
         box_of, which = np.nonzero(~closed & ~bd.infeasible[:, None])
         if box_of.size:
-            member = conj[None, :] == joint_conj[which][:, None]
+            member = plain.conj[None, :] == joint_conj[which][:, None]
             val, A_j, c_j, _ = joint_bounds(network, bd, lower, upper, C_out, C_in, b,
                                             box_of, member, iters=joint_iters)
             col = joint_of[which]
@@ -244,7 +243,7 @@ def _attack(network: Network, prop: Property, checker: CexChecker, stats: Stats,
     effort = Effort(samples=config.attack.samples, restarts=config.attack.restarts)
     if probe:
         target = _open_at_root(network, prop, stats, ta + 0.5 * (budget - ta),
-                               config.search.joint_iters if config.search.joint_rows else 0)
+                               config.search.joint_steps)
         if target is None:
             return None
         prop = target
@@ -283,11 +282,6 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
 
     # the engines are imported when first used: input splitting that needs neither the
     # LP nor z3 (most small queries) does not pay for loading them
-    def relu_split(*args, **kw):
-        from .search.reluplex import relu_split as run
-
-        return run(*args, **kw)
-
     def smt_decide(*args, **kw):
         from .search.smt import smt_decide as run
 
@@ -297,7 +291,7 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
 
     def split_relus(sub: Case, end: float, node, **kw) -> SplitOutcome:
         """ReLU splitting on ``sub``; an ``unsat`` is recorded as a hand-off at ``node``."""
-        from .search.reluplex import SplitTree
+        from .search.reluplex import SplitTree, relu_split
 
         record = SplitTree() if tree is not None and node is not None else None
         out = relu_split(network, sub, checker, end, stats, config, tree=record, **kw)

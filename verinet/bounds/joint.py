@@ -30,11 +30,10 @@ other networks get the sound bound at the initial choice (uniform ``lam``, adapt
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import deadline
 from ..network.ir import Network
-from ..network.ops import Affine, Input, MaxPool, Relu
+from ..network.ops import Affine, Input, MaxPool, Relu, vecmat_batch
 from .crown import _backsub
 from .interval import Bounds, slack
 from .relax import Ctx, pool_relaxation, relu_relaxation
@@ -57,16 +56,6 @@ def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
     if prev != net.output_name or not chain or not isinstance(chain[0][1], Affine):
         return None
     return chain
-
-
-def _times_wt(a: np.ndarray, W) -> np.ndarray:
-    """``a @ W`` for ``a`` ``(P, m)`` (a backward coefficient) and ``W`` ``(m, n)``."""
-    return np.asarray((W.T @ a.T).T) if sp.issparse(W) else a @ W
-
-
-def _times_w(h: np.ndarray, W) -> np.ndarray:
-    """``h @ W.T`` for ``h`` ``(P, n)`` (a forward value) and ``W`` ``(m, n)``."""
-    return np.asarray((W @ h.T).T) if sp.issparse(W) else h @ W.T
 
 
 def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
@@ -97,7 +86,7 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
         for name, op in reversed(chain):
             if isinstance(op, Affine):
                 const = const + a @ op.b
-                a = _times_wt(a, op.W)
+                a = vecmat_batch(a, op.W)
             else:
                 r = rel[name]
                 g_at[name] = a
@@ -120,7 +109,7 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
         h, z_at = x, {}
         for name, op in chain:
             if isinstance(op, Affine):
-                h = _times_w(h, op.W) + op.b
+                h = op.forward(h)
             else:
                 r = rel[name]
                 z_at[name] = h

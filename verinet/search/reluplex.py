@@ -49,7 +49,7 @@ from ..network.transform import maxpool_to_relu
 from ..result import Counterexample, Stats
 from ..spec.property import Box, Case, Conjunction
 from .branching import DEFAULT_RELU_BRANCHING, BranchView, choose_relu
-from .input_split import SplitOutcome
+from .input_split import CaseRows, SplitOutcome
 
 __all__ = ["relu_split", "ExactLeaf", "SplitTree"]
 
@@ -128,9 +128,7 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
         return SplitOutcome("unknown", reason="an always-bad conjunction, unconfirmed point")
     # optimised root bounds of every conjunction (not while recording a certificate,
     # whose checker replays plain CROWN); MaxPool relaxed natively, before the rewrite
-    search_cfg = config.search
-    iters = (search_cfg.joint_iters if tree is None and getattr(search_cfg, "joint_rows", False)
-             else 0)
+    iters = 0 if tree is not None else getattr(config.search, "joint_steps", 0)
     gaps = root_gaps(network, case, stats, iters) if net is not network or iters > 0 else None
     closed = set() if gaps is None else _record_closed(gaps, tree)
     if len(closed) == len(case.bad):
@@ -167,8 +165,8 @@ def root_gaps(network: Network, case: Case, stats: Stats, iters: int = 0) -> np.
     ReLU slopes, ``iters`` ascent steps; on a single row, alpha-CROWN's optimised slopes),
     where the ascent can run or the conjunction has several rows."""
     t = time.monotonic()
-    C = np.concatenate([c.A_out for c in case.bad])
-    root = crown_bounds(network, case.box.lower, case.box.upper, C)
+    rows = CaseRows.of(case, case.box.n, network.n_outputs)
+    root = crown_bounds(network, case.box.lower, case.box.upper, rows.C_out)
     stats.boxes += 1
     gaps, start = np.empty(len(case.bad)), 0
     for j, conj in enumerate(case.bad):
@@ -184,16 +182,10 @@ def root_gaps(network: Network, case: Case, stats: Stats, iters: int = 0) -> np.
         todo = [j for j, conj in enumerate(case.bad)
                 if gaps[j] <= 0 and (chain or conj.k > 1)]
         if todo:
-            ends = np.cumsum([0] + [c.k for c in case.bad])
-            member = np.zeros((len(todo), C.shape[0]), dtype=bool)
-            for i, j in enumerate(todo):
-                member[i, ends[j]:ends[j + 1]] = True
-            C_in = np.concatenate([c.A_in if c.A_in is not None else np.zeros((c.k, case.box.n))
-                                   for c in case.bad])
-            b = np.concatenate([c.b for c in case.bad])
-            val = joint_bounds(network, root, case.box.lower[None], case.box.upper[None], C,
-                               C_in, b, np.zeros(len(todo), dtype=int), member,
-                               iters=iters)[0]
+            member = rows.conj[None, :] == np.asarray(todo)[:, None]
+            val = joint_bounds(network, root, case.box.lower[None], case.box.upper[None],
+                               rows.C_out, rows.C_in, rows.b, np.zeros(len(todo), dtype=int),
+                               member, iters=iters)[0]
             gaps[todo] = np.maximum(gaps[todo], val)
     stats.time_bounds += time.monotonic() - t
     return gaps
