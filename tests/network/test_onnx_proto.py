@@ -71,7 +71,8 @@ def test_no_onnx_import_from_file_to_answer(tmp_path):
     code = ("import sys\nfrom verinet import load\nfrom verinet.spec import read_vnnlib\n"
             "from verinet.verify import verify\n"
             f"r = verify(load({str(model)!r}), read_vnnlib({str(prop)!r}), timeout=20)\n"
-            "print(r.status.value, 'onnx' in sys.modules, 'ml_dtypes' in sys.modules)\n")
+            "print(r.status.value, 'onnx' in sys.modules, 'ml_dtypes' in sys.modules,\n"
+            "      'scipy.sparse' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
-    assert out.stdout.split() == ["unsat", "False", "False"], out.stderr[-2000:]
+    assert out.stdout.split() == ["unsat", "False", "False", "False"], out.stderr[-2000:]

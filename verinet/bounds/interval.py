@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import InputError, UnsupportedOperatorError
 from ..network.ir import Network
-from ..network.ops import Affine, Concat, Input, Matrix, MaxPool, Op, Relu, Sum
+from ..network.ops import Affine, Concat, Input, Matrix, MaxPool, Op, Relu, Sum, issparse
 
 __all__ = ["Bounds", "interval_bounds", "INTERVAL_RULES", "UNIT_ROUNDOFF", "TINY", "gamma",
            "slack", "widen"]
@@ -70,14 +69,14 @@ def abs_weight(op: Affine) -> Matrix:
     """``|W|`` of an affine op, cached per op (ops are immutable once a network is built)."""
     A = _ABS_CACHE.get(op)
     if A is None:
-        A = abs(op.W) if sp.issparse(op.W) else np.abs(op.W)
+        A = abs(op.W) if issparse(op.W) else np.abs(op.W)
         _ABS_CACHE[op] = A
     return A
 
 
 def matvec(W: Matrix, x: np.ndarray) -> np.ndarray:
     """``x @ W.T`` for ``x`` of shape ``(B, n)``; dense ``(B, m)``."""
-    if sp.issparse(W):
+    if issparse(W):
         return np.asarray((W @ x.T).T)
     return x @ W.T
 

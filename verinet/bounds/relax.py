@@ -26,10 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import deadline
-from ..network.ops import Affine, Concat, Matrix, MaxPool, Op, Relu, Sum
+from ..network.ops import Affine, Concat, Matrix, MaxPool, Op, Relu, Sum, issparse
 from .interval import TINY, abs_weight, magnitude, matvec, pool_gather, slack
 
 __all__ = ["BACKWARD_RULES", "Ctx", "relu_relaxation", "pool_relaxation"]
@@ -140,17 +139,17 @@ def lmul(L: np.ndarray, W: Matrix) -> np.ndarray:
     G, K, m = L.shape
     flat = L.reshape(G * K, m)
     n = W.shape[1]
-    work = (W.nnz if sp.issparse(W) else m * n) or 1
+    work = (W.nnz if issparse(W) else m * n) or 1
     step = max(1, int(LMUL_BLOCK_WORK // work))
     if step >= flat.shape[0]:
-        out = np.asarray((W.T @ flat.T).T) if sp.issparse(W) else flat @ W
+        out = np.asarray((W.T @ flat.T).T) if issparse(W) else flat @ W
         return out.reshape(G, K, n)
     # large products in row blocks, so that the query's deadline is checked in between
     out = np.empty((flat.shape[0], n))
     for i in range(0, flat.shape[0], step):
         deadline.check()
         blk = flat[i:i + step]
-        out[i:i + step] = np.asarray((W.T @ blk.T).T) if sp.issparse(W) else blk @ W
+        out[i:i + step] = np.asarray((W.T @ blk.T).T) if issparse(W) else blk @ W
     return out.reshape(G, K, n)
 
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import InputError
-from .ops import Affine, Input, Op, Relu, Sum
+from .ops import Affine, Input, Op, Relu, Sum, issparse
 
 __all__ = ["Network", "NetworkBuilder", "compose_affine"]
 
@@ -212,26 +211,30 @@ class Network:
 def _is_identity(op: Affine) -> bool:
     if op.W.shape[0] != op.W.shape[1] or np.any(op.b != 0):
         return False
-    if sp.issparse(op.W):
+    if issparse(op.W):
         W = op.W.tocoo()
         return W.nnz == W.shape[0] and np.all(W.row == W.col) and np.all(W.data == 1.0)
     return bool(np.array_equal(op.W, np.eye(op.W.shape[0])))
 
 
 def _cost(W) -> int:
-    return int(W.nnz) if sp.issparse(W) else int(W.size)
+    return int(W.nnz) if issparse(W) else int(W.size)
 
 
 def _tidy(W):
-    """Choose dense or sparse storage by density."""
+    """Choose dense or sparse storage by density (scipy is imported only for sparse)."""
     m, n = W.shape
-    if sp.issparse(W):
+    if issparse(W):
+        import scipy.sparse as sp  # loaded already: W is sparse
+
         W = sp.csr_array(W)
         W.sum_duplicates()
         if m * n <= 250_000 or W.nnz > 0.25 * m * n:
             return W.toarray()
         return W
     if m * n > 250_000 and np.count_nonzero(W) < 0.05 * m * n:
+        import scipy.sparse as sp
+
         return sp.csr_array(W)
     return W
 
@@ -244,9 +247,9 @@ def compose_affine(outer: Affine, inner: Affine, max_growth: float = 1.0) -> Aff
     than the two factors together (times ``max_growth``).
     """
     W2, W1 = outer.W, inner.W
-    if sp.issparse(W2) and not sp.issparse(W1):
+    if issparse(W2) and not issparse(W1):
         W = np.asarray(W2 @ W1)
-    elif sp.issparse(W1) and not sp.issparse(W2):
+    elif issparse(W1) and not issparse(W2):
         W = np.asarray((W1.T @ W2.T).T)
     else:
         W = W2 @ W1
@@ -275,7 +278,7 @@ def _compose_error(outer: Affine, inner: Affine) -> dict[str, Any]:
     e2 = outer.err_e0 if outer.err_e0 is not None else np.zeros(outer.size)
     absW2 = abs(outer.W)
     M = M2 @ M1
-    M = _tidy(sp.csr_array(M) if sp.issparse(M) else np.asarray(M))
+    M = _tidy(M if issparse(M) else np.asarray(M))
     e0 = (np.asarray(absW2 @ e1).reshape(-1) + r2 * np.asarray(M2 @ (np.abs(inner.b) + e1))
           .reshape(-1) + e2) * (1 + 1e-12)
     return {"err_rho": r1 + r2 + r1 * r2, "err_M": M, "err_e0": e0}

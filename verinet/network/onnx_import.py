@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
 from .ir import Network, NetworkBuilder
 from .onnx_proto import DOUBLE, FLOAT, FLOAT16, load_model, to_array, type_name
-from .ops import UNDERFLOW, Affine, Op, gamma32
+from .ops import UNDERFLOW, Affine, Op, gamma32, issparse
 
 if TYPE_CHECKING:  # the package itself is imported only where it is needed (onnx_proto)
     import onnx
@@ -53,8 +52,8 @@ _EXACT_UNIT_ROWS = {"MatMul", "Gemm", "Conv", "Add", "Sub", "Neg", "Mul", "Div"}
 
 def _unit_rows(W) -> np.ndarray:
     """Rows of ``W`` with no nonzero entry, or exactly one, equal to +-1."""
-    if sp.issparse(W):
-        W = sp.csr_array(W)
+    if issparse(W):
+        W = W.tocsr(copy=True)
         W.eliminate_zeros()
         nnz = np.diff(W.indptr)
         big = np.asarray(abs(W).max(axis=1).todense()).reshape(-1) if W.shape[1] else \
@@ -68,8 +67,8 @@ def _unit_rows(W) -> np.ndarray:
 
 def _fan_in(W) -> int:
     """The most nonzero entries in a row of ``W``."""
-    if sp.issparse(W):
-        W = sp.csr_array(W)
+    if issparse(W):
+        W = W.tocsr()
         return int(np.diff(W.indptr).max()) if W.shape[0] else 0
     return int((np.asarray(W) != 0).sum(axis=1).max()) if W.shape[0] else 0
 
@@ -172,8 +171,12 @@ class Context:
                                                          origin=origin), out_shape)
             if exact.any():
                 keep = (~exact).astype(np.float64)
-                M = sp.csr_array(sp.diags(keep) @ abs(W)) if sp.issparse(W) else \
-                    np.abs(W) * keep[:, None]
+                if issparse(W):
+                    import scipy.sparse as sp  # loaded already: W is sparse
+
+                    M = sp.csr_array(sp.diags(keep) @ abs(W))
+                else:
+                    M = np.abs(W) * keep[:, None]
                 e0 = e0 * keep
         return self.emit(base, lambda nm: Affine((var.node,), n_out, W=W, b=b, origin=origin,
                                                  err_rho=rho, err_M=M, err_e0=e0), out_shape)
@@ -211,6 +214,8 @@ class Context:
         bias = np.where(r == 0, fill_arr, 0.0)
         if n_out == var.size and np.array_equal(r, np.arange(1, n_out + 1)):
             return Var(var.node, out_shape)
+        import scipy.sparse as sp
+
         rows = np.nonzero(r > 0)[0]
         W = sp.csr_array((np.ones(rows.size), (rows, r[rows] - 1)), shape=(n_out, var.size))
         return self.affine(var, W, bias, out_shape, label)
@@ -237,10 +242,13 @@ def probe_linear(fn: Callable[[np.ndarray], np.ndarray], in_shape: tuple[int, ..
     r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     v = np.concatenate(vals) if vals else np.zeros(0)
-    W = sp.csr_array((v, (r, c)), shape=(n_out, n))
-    if n_out * n <= 250_000 or W.nnz > 0.25 * n_out * n:
-        return W.toarray(), out_shape
-    return W, out_shape
+    if n_out * n <= 250_000 or v.size > 0.25 * n_out * n:
+        W = np.zeros((n_out, n))
+        W[r, c] = v  # each (row, column) occurs once
+        return W, out_shape
+    import scipy.sparse as sp
+
+    return sp.csr_array((v, (r, c)), shape=(n_out, n)), out_shape
 
 
 # ------------------------------------------------------------------ loading

@@ -22,28 +22,37 @@ LP encoding, z3) handles exactly these:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = ["Op", "Input", "Affine", "Relu", "Sum", "Concat", "MaxPool", "Matrix", "matvec_batch",
-           "gamma32", "UNDERFLOW"]
+           "issparse", "gamma32", "UNDERFLOW"]
 
-Matrix = np.ndarray | sp.csr_array
+#: a weight matrix: a dense array or a scipy CSR sparse array
+Matrix = "np.ndarray | scipy.sparse.csr_array"
+
+
+def issparse(W) -> bool:
+    """Whether ``W`` is a scipy sparse array, without importing scipy: a network with no
+    sparse map (every fully-connected one) never loads ``scipy.sparse``, a tenth of a
+    second of start-up."""
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(W)
 
 
 def matvec_batch(W: Matrix, x: np.ndarray) -> np.ndarray:
     """``x @ W.T`` for a batch ``x`` of shape ``(B, n)``; returns ``(B, m)`` dense."""
-    if sp.issparse(W):
+    if issparse(W):
         return np.asarray((W @ x.T).T)
     return x @ W.T
 
 
 def vecmat_batch(g: np.ndarray, W: Matrix) -> np.ndarray:
     """``g @ W`` for ``g`` of shape ``(B, m)``; returns ``(B, n)`` dense."""
-    if sp.issparse(W):
+    if issparse(W):
         return np.asarray((W.T @ g.T).T)
     return g @ W
 
@@ -142,10 +151,10 @@ class Affine(Op):
 
     @property
     def is_sparse(self) -> bool:
-        return sp.issparse(self.W)
+        return issparse(self.W)
 
     def dense_W(self) -> np.ndarray:
-        return self.W.toarray() if sp.issparse(self.W) else self.W
+        return self.W.toarray() if issparse(self.W) else self.W
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         return matvec_batch(self.W, xs[0]) + self.b
