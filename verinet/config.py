@@ -122,9 +122,21 @@ class SearchConfig:
       joint rows the hand-off to ReLU splitting comes every ``joint_box_solver_depth``
       splits instead of every ``box_solver_depth`` (they close most of what the LP would,
       at a fraction of its cost).
+    * ``relu_engine``: how ReLU splitting runs: ``"bab"`` batched branch and bound on
+      optimised bounds (:mod:`verinet.search.bab`), ``"lp"`` depth first over one LP
+      (:mod:`verinet.search.reluplex`), ``"auto"`` branch and bound on chain networks
+      (``Affine``/``Relu`` only: its optimised bounds need one) and the LP elsewhere.
+      While a certificate is recorded, always the LP.  Branch and bound left ``unknown``
+      with time to spare hands the case to the LP.
+    * ``bab_batch``, ``bab_iters``, ``bab_max_mib``: domains split per round, optimised-bound
+      steps per round, and the memory cap of the open domains.
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
+    relu_engine: Literal["auto", "lp", "bab"] = "auto"
+    bab_batch: int = 64
+    bab_iters: int = 10
+    bab_max_mib: float = 1024.0
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
@@ -141,6 +153,15 @@ class SearchConfig:
     joint_rows: bool = True
     joint_iters: int = 20
     joint_box_solver_depth: int = 32
+
+    def __post_init__(self) -> None:
+        if self.relu_engine not in ("auto", "lp", "bab"):
+            raise ValueError(f"relu_engine must be 'auto', 'lp' or 'bab', got "
+                             f"{self.relu_engine!r}")
+        if self.bab_batch < 1 or self.bab_iters < 0 or not self.bab_max_mib > 0:
+            raise ValueError("bab_batch must be at least 1, bab_iters at least 0 and "
+                             f"bab_max_mib positive, got {self.bab_batch!r}, "
+                             f"{self.bab_iters!r}, {self.bab_max_mib!r}")
 
     @property
     def joint_steps(self) -> int:

@@ -334,9 +334,27 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
                 return ("sat", out.counterexample.x)
             return out.status if out.status == "unsat" else "unknown"
 
+        if tree is None and _use_bab(network, config):
+            from .search.bab import relu_bab
+
+            s = config.search
+            out = relu_bab(network, case, checker, deadline, stats, batch=s.bab_batch,
+                           iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf)
+            if out.status != "unknown" or time.monotonic() > deadline:
+                return out
         return split_relus(case, deadline, tree.root() if tree is not None else None,
                            exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")
+
+
+def _use_bab(network: Network, config: VerifierConfig) -> bool:
+    """Whether ReLU splitting runs as batched branch and bound (``relu_engine``)."""
+    engine = config.search.relu_engine
+    if engine == "auto":
+        from .bounds.joint import chain_of
+
+        return chain_of(network) is not None
+    return engine == "bab"
 
 
 class _CallableModule(types.ModuleType):

@@ -1,8 +1,9 @@
 """Differential soundness: ``verify`` against z3 on random small networks.
 
 On 300 random ReLU networks (2-4 affine layers, 2-10 inputs, 3-30 ReLUs) with random
-boxes and output constraints (see ``random_nets``), every answer ``verify`` decides must
-agree with z3's exact answer, and every ``sat`` must carry a counterexample that the
+boxes and output constraints (see ``random_nets``), every answer ``verify`` decides (input
+splitting; ReLU splitting over the LP; ReLU branch and bound) must agree with z3's exact
+answer, and every ``sat`` must carry a counterexample that the
 property's margin confirms.  Half of the runs skip the falsification pass, so that the
 search engine itself has to find the counterexamples.
 
@@ -79,7 +80,7 @@ def _oracle(key: tuple, inst) -> str:
     return _ORACLE[key]
 
 
-def _run(strategy: str) -> Counter:
+def _run(strategy: str, engine: str = "auto") -> Counter:
     tally: Counter = Counter()
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -89,7 +90,7 @@ def _run(strategy: str) -> Counter:
         seed, n_in, widths, n_out, kind, weight_bits, attack = q
         inst = random_instance(seed, n_in=n_in, widths=list(widths), n_out=n_out, kind=kind,
                                weight_bits=weight_bits)
-        config = VerifierConfig(search=SearchConfig(strategy=strategy),
+        config = VerifierConfig(search=SearchConfig(strategy=strategy, relu_engine=engine),
                                 attack=AttackConfig(enabled=attack))
         res = verify(inst.network, inst.prop, timeout=VERIFY_TIMEOUT, config=config)
         want = _oracle(q[:6], inst)
@@ -138,5 +139,12 @@ def test_relu_split_agrees_with_z3(capsys):
     if "not available" in res.reason:
         pytest.skip(f"ReLU splitting: {res.reason}")
     t0 = time.monotonic()
-    tally = _run("relu")
+    tally = _run("relu", engine="lp")
+    _report("relu", tally, time.monotonic() - t0, capsys)
+
+
+def test_relu_branch_and_bound_agrees_with_z3(capsys):
+    """The batched branch and bound (optimised alpha/beta bounds, z3 at its leaves)."""
+    t0 = time.monotonic()
+    tally = _run("relu", engine="bab")
     _report("relu", tally, time.monotonic() - t0, capsys)

@@ -38,13 +38,16 @@ __all__ = ["crown_bounds"]
 Alpha = str | float | Mapping[str, np.ndarray]
 
 
-def _backsub(net: Network, target: str, L0: np.ndarray, boxes: Index, ctx: Ctx
+def _backsub(net: Network, target: str, L0: np.ndarray, boxes: Index, ctx: Ctx,
+             record: dict[str, np.ndarray | None] | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower bounds on ``L0[g, k] . value(target)`` over box ``boxes[g]``.
 
     ``L0`` is ``(G, K, size)``.  Returns ``(val, A, off)``: ``val`` ``(G, K)`` the
     bounds, and the linear bound ``L0[g, k] . target >= A[g, k] . x + off[g, k]`` for
-    every ``x`` in the box (``A`` ``(G, K, n_in)``).
+    every ``x`` in the box (``A`` ``(G, K, n_in)``).  ``record``: node names whose
+    coefficient arrays (``(G, K, size)``, the sensitivity of the bound to the node) are
+    stored into it as they are reached.
     """
     G, K = L0.shape[:2]
     const = np.zeros((G, K))
@@ -55,6 +58,8 @@ def _backsub(net: Network, target: str, L0: np.ndarray, boxes: Index, ctx: Ctx
         L = lam.pop(name, None)
         if L is None:
             continue
+        if record is not None and name in record:
+            record[name] = L
         deadline.check()
         rule = BACKWARD_RULES.get(type(op))
         if rule is None:
@@ -188,33 +193,44 @@ def _chunks(boxes: np.ndarray, K: int, width: int) -> list[np.ndarray]:
 
 
 def _output_bounds(net: Network, m: int, Cb: np.ndarray | None, ctx: Ctx,
-                   lo: np.ndarray, hi: np.ndarray):
+                   lo: np.ndarray, hi: np.ndarray, record: tuple[str, ...] = ()):
     """Back-substitute ``[C; -C; I; -I]`` from the output in one pass.
 
     Returns the output's bounds, the linear bounds ``(A (B, 2k, n_in), off (B, 2k))``
-    of rows ``[C; -C]`` (``[I; -I]`` without ``C``), and the bounds on ``C @ y`` or None.
+    of rows ``[C; -C]`` (``[I; -I]`` without ``C``), the bounds on ``C @ y`` or None, and
+    for each node named in ``record`` the coefficients of the lower bounds of ``C @ y``
+    on it, ``(B, k, size)``.
     """
     B = ctx.B
     eye = np.eye(m)
     rows = [eye, -eye] if Cb is None else [Cb, -Cb, eye, -eye]
     L0 = np.concatenate([np.broadcast_to(r, (B,) + r.shape[-2:]) for r in rows], axis=1)
-    parts = [_backsub(net, net.output_name, L0[bx], bx, ctx)
-             for bx in _chunks(np.arange(B), L0.shape[1], ctx.width)]
+    parts, recs = [], []
+    for bx in _chunks(np.arange(B), L0.shape[1], ctx.width):
+        rec: dict[str, np.ndarray | None] = dict.fromkeys(record)
+        parts.append(_backsub(net, net.output_name, L0[bx], bx, ctx, rec))
+        recs.append(rec)
     val, A, off = (np.concatenate([p[i] for p in parts]) for i in range(3))
     k = 0 if Cb is None else Cb.shape[1]
+    lam = {}
+    for name in record:  # the rows of C only; a node the bound does not reach gets zeros
+        lam[name] = np.concatenate([
+            r[name][:, :k] if r[name] is not None else
+            np.zeros((len(p[0]), k, net.op(name).size)) for r, p in zip(recs, parts)])
     lo = np.maximum(lo, val[:, 2 * k:2 * k + m])
     hi = np.minimum(hi, -val[:, 2 * k + m:])
     if Cb is None:
-        return (lo, hi), (A, off), None
+        return (lo, hi), (A, off), None, lam
     ilo, ihi = linear_interval(Cb, lo, hi)
     out = np.maximum(val[:, :k], ilo), np.minimum(-val[:, k:2 * k], ihi)
-    return (lo, hi), (A[:, :2 * k], off[:, :2 * k]), out
+    return (lo, hi), (A[:, :2 * k], off[:, :2 * k]), out, lam
 
 
 def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                  C: np.ndarray | None = None, *,
                  fixed: Mapping[str, np.ndarray] | None = None,
-                 alpha: Alpha = "adaptive", prior: Bounds | None = None) -> Bounds:
+                 alpha: Alpha = "adaptive", prior: Bounds | None = None,
+                 keep: Bounds | None = None, record: tuple[str, ...] = ()) -> Bounds:
     """CROWN / DeepPoly bounds on every node for ``B`` input boxes at once.
 
     Args:
@@ -233,6 +249,14 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
             boxes or larger ones, fewer fixed phases); every node is intersected with
             them, so the result is never looser.  Needed for that guarantee: CROWN
             itself is not monotone in the split constraints.
+        keep: like ``prior`` (valid on a superset of this query, same batch), and the
+            nodes it bounds are not back-substituted again: only the output is.  Branch
+            and bound over ReLU phases: a child keeps its parent's intermediate bounds,
+            the split neurons clipped by their phases, and pays one back-substitution of
+            ``C`` instead of one per unstable neuron.
+        record: Relu node names; ``Bounds.lam`` then holds, for each, the coefficients
+            ``(B, k, size)`` of the lower bounds of ``C @ y`` on that node's output (how
+            much each neuron's relaxation weighs in the bound: branching scores).
     Returns:
         :class:`Bounds` (``method="crown"``); ``lower``/``upper`` for every node.
         Pre-activations of ReLUs proved inactive keep their interval upper bound
@@ -244,13 +268,19 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     Cb = check_C(net, C, B)
     if prior is not None and prior.batch != B:
         raise InputError(f"prior bounds cover {prior.batch} boxes, this query {B}")
+    if keep is not None:
+        if prior is not None or keep.batch != B:
+            raise InputError(f"keep bounds cover {keep.batch} boxes, this query {B}"
+                             if prior is None else "give keep or prior, not both")
+        prior = keep
+    lam: dict[str, np.ndarray] = {}
     ctx = Ctx(B, width=max(op.size for _, op in net.plan))
     targets = _targets(net)
     lin: tuple[np.ndarray, np.ndarray] | None = None
     out_lo = out_hi = None
     for name, op in net.plan:
         lo, hi = _forward(op, name, ctx, ph, lo_in, hi_in)
-        if prior is not None and not isinstance(op, Input):
+        if prior is not None and not isinstance(op, Input) and name in prior.lower:
             lo, hi = np.maximum(lo, prior.lower[name]), np.minimum(hi, prior.upper[name])
         lo, hi = clip_phases(net, name, lo, hi, ph)
         if isinstance(op, Relu):  # relaxations read only the (final) input bounds
@@ -261,10 +291,10 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
             ctx.pool[name] = pool_relaxation(op, ctx.lower[op.inputs[0]],
                                              ctx.upper[op.inputs[0]])
         if name == net.output_name:
-            (lo, hi), lin, out = _output_bounds(net, op.size, Cb, ctx, lo, hi)
+            (lo, hi), lin, out, lam = _output_bounds(net, op.size, Cb, ctx, lo, hi, record)
             if out is not None:
                 out_lo, out_hi = out
-        elif name in targets:
+        elif name in targets and (keep is None or name not in keep.lower):
             lo, hi = _tighten(net, name, op.size, lo, hi, targets[name], ph, ctx)
         ctx.lower[name], ctx.upper[name] = _no_overflow(lo, hi)
     if (prior is not None and out_lo is not None and out_hi is not None
@@ -289,7 +319,8 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     k = A.shape[1] // 2
     return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb,
                   lower_A=A[:, :k], lower_b=off[:, :k], upper_A=-A[:, k:],
-                  upper_b=-off[:, k:], infeasible=infeasible, method="crown")
+                  upper_b=-off[:, k:], infeasible=infeasible, method="crown",
+                  lam=lam or None)
 
 
 def _forward(op: Op, name: str, ctx: Ctx, ph: dict[str, np.ndarray], lo_in: np.ndarray,

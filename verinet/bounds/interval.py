@@ -102,6 +102,8 @@ class Bounds:
         infeasible: ``(B,)`` bool; True where some node has ``lower > upper``, i.e. the
             fixed phases cannot all hold in the box (every claim about it is vacuous).
         method: ``"interval"`` or ``"crown"``.
+        lam: Relu node name -> ``(B, k, size)`` coefficients of the lower bounds of
+            ``C @ y`` on the node's output, for the nodes asked for (CROWN's ``record``).
     """
 
     lower: dict[str, np.ndarray]
@@ -115,6 +117,7 @@ class Bounds:
     upper_b: np.ndarray | None = None
     infeasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     method: str = "interval"
+    lam: dict[str, np.ndarray] | None = None
 
     @property
     def batch(self) -> int:
@@ -131,7 +134,8 @@ class Bounds:
             out_lower=sel(self.out_lower), out_upper=sel(self.out_upper), C=sel(self.C),
             lower_A=sel(self.lower_A), lower_b=sel(self.lower_b),
             upper_A=sel(self.upper_A), upper_b=sel(self.upper_b),
-            infeasible=self.infeasible[index])
+            infeasible=self.infeasible[index],
+            lam=None if self.lam is None else {k: v[index] for k, v in self.lam.items()})
 
 
 # ---------------------------------------------------------------- interval rules

@@ -29,6 +29,8 @@ other networks get the sound bound at the initial choice (uniform ``lam``, adapt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .. import deadline
@@ -58,22 +60,26 @@ def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
     return chain
 
 
-def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
-    """The float64 ascent (unsound: guidance only); returns ``lam (P, K)`` and
-    ``alpha`` (Relu name -> ``(P, m)``)."""
+def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, signs):
+    """The float64 ascent (unsound: guidance only); returns ``lam (P, K)``, ``alpha``
+    and ``beta`` (Relu name -> ``(P, m)``; ``beta`` only where ``signs`` is nonzero)."""
     P, K = member.shape
     relus = [(n, op) for n, op in chain if isinstance(op, Relu)]
     rel = {n: relu_relaxation(lower[op.inputs[0]], upper[op.inputs[0]], None, "adaptive")
            for n, op in relus}
     unstable = {n: (lower[op.inputs[0]] < 0) & (upper[op.inputs[0]] > 0) for n, op in relus}
     alpha = {n: rel[n].a.copy() for n, _ in relus}
+    beta = {n: np.zeros(sg.shape) for n, sg in signs.items()}
     theta = np.where(member, 0.0, -np.inf)
     m_t, v_t = np.zeros((P, K)), np.zeros((P, K))
     m_a = {n: np.zeros_like(a) for n, a in alpha.items()}
     v_a = {n: np.zeros_like(a) for n, a in alpha.items()}
+    m_b = {n: np.zeros_like(v) for n, v in beta.items()}
+    v_b = {n: np.zeros_like(v) for n, v in beta.items()}
     best = np.full(P, -np.inf)
     best_lam = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
     best_alpha = {n: a.copy() for n, a in alpha.items()}
+    best_beta = {n: v.copy() for n, v in beta.items()}
     b1, b2 = 0.9, 0.999
     for it in range(1, iters + 1):
         deadline.check()
@@ -94,6 +100,8 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
                 neg = a - pos
                 const = const + (neg * r.t).sum(axis=1)
                 a = pos * alpha[name] + neg * r.s
+                if name in beta:  # the Lagrangian term -beta s z of each split s z >= 0
+                    a = a - beta[name] * signs[name]
         a_in = a + lam @ C_in
         x = np.where(a_in >= 0, lo, hi)
         val = (a_in * x).sum(axis=1) + const
@@ -103,6 +111,8 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
             best_lam[better] = lam[better]
             for n in alpha:
                 best_alpha[n][better] = alpha[n][better]
+            for n in beta:
+                best_beta[n][better] = beta[n][better]
         if it == iters or (best > 0).all():
             break
         # forward through the relaxed network at x: pre-activations and outputs
@@ -127,12 +137,19 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr):
             v_a[n] = b2 * v_a[n] + (1 - b2) * ga ** 2
             step = lr * corr * m_a[n] / (np.sqrt(v_a[n]) + 1e-12)
             alpha[n] = np.clip(alpha[n] + step, 0.0, 1.0)
-    return best_lam, best_alpha
+        for n in beta:  # d value / d beta_j = -s_j z_j (the relaxed pre-activation)
+            gb = -signs[n] * z_at[n]
+            m_b[n] = b1 * m_b[n] + (1 - b1) * gb
+            v_b[n] = b2 * v_b[n] + (1 - b2) * gb ** 2
+            step = lr * corr * m_b[n] / (np.sqrt(v_b[n]) + 1e-12)
+            beta[n] = np.where(signs[n] != 0, np.maximum(beta[n] + step, 0.0), 0.0)
+    return best_lam, best_alpha, best_beta
 
 
 def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
                  C_out: np.ndarray, C_in: np.ndarray, b: np.ndarray, box_of: np.ndarray,
-                 member: np.ndarray, *, iters: int = 20, lr: float = 0.5
+                 member: np.ndarray, *, iters: int = 20, lr: float = 0.5,
+                 fixed: Mapping[str, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sound lower bounds of ``sum_k lam_k (C_in[k] x + C_out[k] y(x) - b[k])`` over boxes.
 
@@ -142,6 +159,12 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
         C_out, C_in, b: the rows, ``(K, n_out)``, ``(K, n_in)``, ``(K,)``.
         box_of: ``(P,)`` the box of each pair; ``member``: ``(P, K)`` bool, its
             conjunction's rows (at least one each).
+        fixed: optional Relu name -> int8 ``(B, size)`` phases the boxes' bounds were
+            computed under (``crown_bounds(fixed=...)``).  On chain networks each split
+            ``s z >= 0`` (``s`` the phase, ``z`` the pre-activation) then gets a
+            multiplier ``beta >= 0`` in the ascent (beta-CROWN): the bound is of the
+            combination minus ``sum beta s z``, which is no larger on the split domain,
+            where ``s z >= 0``; outside it the bounds of the boxes say nothing anyway.
     Returns:
         ``(value (P,), A (P, n_in), c (P,), lam (P, K))``: ``value > 0`` proves that no
         point of box ``box_of[p]`` satisfies every row of ``member[p]``; ``A x + c`` is a
@@ -154,15 +177,21 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     upper = {n: v[box_of] for n, v in bounds.upper.items()}
     plo, phi = lo[box_of], hi[box_of]
     chain = chain_of(net)
+    signs = {n: v[box_of].astype(np.float64) for n, v in (fixed or {}).items()
+             if np.any(v[box_of])}
+    beta: dict[str, np.ndarray] = {}
     if chain is not None and iters > 0:
-        lam, alpha = _ascend(chain, plo, phi, lower, upper, C_out, C_in, b, member,
-                             iters, lr)
+        lam, alpha, beta = _ascend(chain, plo, phi, lower, upper, C_out, C_in, b, member,
+                                   iters, lr, signs)
     else:
         lam = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
         alpha = {}
     lam = np.where(member, np.maximum(lam, 0.0), 0.0)
-    # the sound bound at the chosen lam and alpha, from the given intermediate bounds
+    # the sound bound at the chosen lam, alpha and beta, from the given intermediate bounds
     ctx = Ctx(P, width=max(op.size for _, op in net.plan), lower=lower, upper=upper)
+    for name, bt in beta.items():  # -beta s, beta >= 0 and only on split neurons
+        ctx.shift[name] = -(np.where(signs[name] != 0, np.maximum(bt, 0.0), 0.0)
+                            * signs[name])
     for name, op in net.plan:
         if isinstance(op, Relu):
             src = op.inputs[0]

@@ -67,6 +67,10 @@ class Ctx:
     upper: dict[str, np.ndarray] = field(default_factory=dict)
     relax: dict[str, ReluRelax] = field(default_factory=dict)
     pool: dict[str, PoolRelax] = field(default_factory=dict)
+    #: Relu name -> ``(B, size)`` added to the coefficients of its pre-activation: the
+    #: Lagrangian terms ``-beta s z`` of split constraints ``s z >= 0`` (beta-CROWN; see
+    #: :func:`verinet.bounds.joint.joint_bounds`)
+    shift: dict[str, np.ndarray] = field(default_factory=dict)
     _mag: dict[str, np.ndarray] = field(default_factory=dict)
     _ferr: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -179,7 +183,12 @@ def _back_relu(op: Relu, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):
     Lz = pos * a
     Lz += np.multiply(neg, s, out=pos)  # one product is an exact zero: one rounding each
     dc = bmv(neg, t)  # <= 0; -dc is sum |neg| t, rounded
-    de = slack(1, bmv(np.abs(Lz, out=neg), ctx.mag(src)[boxes])) + slack(op.size, -dc)
+    mag = ctx.mag(src)[boxes]
+    de = slack(1, bmv(np.abs(Lz, out=neg), mag)) + slack(op.size, -dc)
+    sh = ctx.shift.get(name)
+    if sh is not None:  # one more rounding per entry
+        Lz = Lz + sh[boxes][:, None, :]
+        de = de + slack(1, bmv(np.abs(Lz), mag))
     return [(src, Lz)], dc, de
 
 

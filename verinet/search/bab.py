@@ -1,0 +1,336 @@
+"""Batched branch and bound over ReLU phases, on bounds alone (for wide networks).
+
+For one conjunction ``A_in x + A_out y <= b`` of a case (its bad region: every row holds),
+a frontier of *domains* (sets of fixed ReLU phases over the case's box) is worked off a
+batch at a time, with no LP:
+
+1. **Pop.** Up to ``batch`` domains, the most recently pushed first (depth first: the
+   frontier stays near depth x batch domains, and counterexamples surface early).
+2. **Branch.** Each domain carries the neuron chosen for it when it was bounded: the
+   free unstable ReLU with the largest ``|coefficient of its output in the bound| x
+   -l u / (u - l)`` (BaBSR-like: how much its triangle relaxation can loosen the bound),
+   the triangle height alone when every coefficient is zero.
+3. **Bound.** Both children of every popped domain, ``2 x batch`` sub-problems, in one
+   :func:`~verinet.bounds.crown_bounds` call: each keeps its parent's intermediate bounds,
+   the split neuron clipped by its phase, and back-substitutes only the conjunction's
+   rows (``keep=``).  Children left open get ``iters`` steps of optimised bounds
+   (:func:`~verinet.bounds.joint.joint_bounds`: the rows' multipliers and, on chain
+   networks, alpha-CROWN slopes).  A child is closed when some row's sound lower bound
+   exceeds ``b`` or its phases are infeasible; the bounds are sound under the child's
+   phases (the relaxation of a fixed neuron is exact on its half).
+4. **Candidates.** For every open child, the input corner that minimises the linear
+   lower bound of the conjunction is run through the network; a point in the bad region
+   goes to ``checker.confirm`` and, confirmed, answers ``sat``.
+5. **Leaves.** A domain with no free unstable ReLU is handed to ``exact_leaf`` (z3 with
+   those phases) when given, else the conjunction is ``unknown``.
+
+``unsat`` when the frontier empties; ``timeout`` at the deadline (checked between batches
+and inside the bounds); ``unknown`` when the frontier would outgrow ``max_mib`` of memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bounds import Bounds, crown_bounds
+from ..bounds.joint import joint_bounds
+from ..constraints.encoding import input_rows_lower
+from ..constraints.relu import neuron_kind
+from ..counterexample import CexChecker
+from ..network.ir import Network
+from ..network.ops import MaxPool, Relu
+from ..result import Counterexample, Stats
+from ..spec.property import Case, Conjunction
+from .input_split import SplitOutcome
+
+__all__ = ["relu_bab"]
+
+ExactLeaf = Callable[[dict[str, np.ndarray], object], "str | tuple[str, np.ndarray | None]"]
+
+
+@dataclass
+class _Domains:
+    """A batch of domains: per Relu its int8 phases ``(n, size)``, the bounds of every
+    Relu and MaxPool input ``(n, size)``, depths, and the neuron each will be split on
+    (``pick_layer`` an index into the Relu list, -1: none left; ``pick_index``)."""
+
+    fixed: dict[str, np.ndarray]
+    lower: dict[str, np.ndarray]
+    upper: dict[str, np.ndarray]
+    depth: np.ndarray
+    pick_layer: np.ndarray
+    pick_index: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.depth.shape[0])
+
+    def take(self, idx) -> _Domains:
+        return _Domains({k: v[idx] for k, v in self.fixed.items()},
+                        {k: v[idx] for k, v in self.lower.items()},
+                        {k: v[idx] for k, v in self.upper.items()},
+                        self.depth[idx], self.pick_layer[idx], self.pick_index[idx])
+
+    @staticmethod
+    def concat(parts: list[_Domains]) -> _Domains:
+        if len(parts) == 1:
+            return parts[0]
+
+        def cat(get):
+            return {k: np.concatenate([get(p)[k] for p in parts]) for k in get(parts[0])}
+        return _Domains(cat(lambda p: p.fixed), cat(lambda p: p.lower),
+                        cat(lambda p: p.upper),
+                        *(np.concatenate([getattr(p, f) for p in parts])
+                          for f in ("depth", "pick_layer", "pick_index")))
+
+    def nbytes(self) -> int:
+        return sum(v.nbytes for d in (self.fixed, self.lower, self.upper) for v in d.values())
+
+
+class _Frontier:
+    """Open domains in pushed batches; ``pop`` takes from the most recent."""
+
+    def __init__(self) -> None:
+        self.parts: list[_Domains] = []
+        self.size = 0
+        self.nbytes = 0
+
+    def push(self, d: _Domains) -> None:
+        if d.n:
+            self.parts.append(d)
+            self.size += d.n
+            self.nbytes += d.nbytes()
+
+    def pop(self, k: int) -> _Domains:
+        out: list[_Domains] = []
+        while self.parts and k > 0:
+            last = self.parts.pop()
+            if last.n > k:
+                self.parts.append(last.take(slice(0, last.n - k)))
+                last = last.take(slice(last.n - k, last.n))
+            out.append(last)
+            k -= last.n
+        d = _Domains.concat(out)
+        self.size -= d.n
+        self.nbytes = sum(p.nbytes() for p in self.parts)
+        return d
+
+
+def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
+             stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 1024.0,
+             exact_leaf: ExactLeaf | None = None, order: list[int] | None = None
+             ) -> SplitOutcome:
+    """Decide one property case by batched branch and bound over ReLU phases.
+
+    Args:
+        network: the network (MaxPool is relaxed, never split; a leaf with only MaxPool
+            left open goes to ``exact_leaf``).
+        case, checker, deadline, stats: as for :func:`verinet.search.reluplex.relu_split`.
+        batch: domains popped per round (each gives two children, bounded together).
+        iters: optimised-bound steps for children the plain bound leaves open (0: off).
+        max_mib: the frontier's memory cap; beyond it the conjunction is ``unknown``.
+        exact_leaf: ``exact_leaf(phases, box)`` for leaves (see ``reluplex.ExactLeaf``).
+        order: the conjunctions to search, in this order (default: all, in order); the
+            caller has closed the others.
+    Returns:
+        ``SplitOutcome`` ``sat`` (confirmed), ``unsat``, ``timeout`` or ``unknown``.
+    """
+    if not case.bad:
+        return SplitOutcome("unsat")
+    undecided = ""
+    for j in (range(len(case.bad)) if order is None else order):
+        if time.monotonic() > deadline:
+            return SplitOutcome("timeout")
+        search = _Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
+                         max_mib, exact_leaf)
+        out = search.run()
+        if out.status in ("sat", "timeout"):
+            return out
+        if out.status == "unknown":
+            undecided = out.reason
+    return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
+
+
+class _Search:
+    """Branch and bound on one conjunction (see the module docstring)."""
+
+    def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
+                 deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
+                 exact_leaf: ExactLeaf | None):
+        self.net, self.case, self.conj, self.checker = net, case, conj, checker
+        self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
+        self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
+        self.lo, self.hi = case.box.lower, case.box.upper
+        self.relus = [n for n, op in net.plan if isinstance(op, Relu)]
+        self.pre = [net.op(n).inputs[0] for n in self.relus]
+        self.kept = sorted({op.inputs[0] for _, op in net.plan
+                            if isinstance(op, (Relu, MaxPool))})
+        self.in_lower = input_rows_lower(conj, self.lo, self.hi)
+        self.C_in = (conj.A_in if conj.A_in is not None
+                     else np.zeros((conj.k, self.lo.shape[0])))
+        self.cex: Counterexample | None = None
+        self.unknown = ""
+
+    def run(self) -> SplitOutcome:
+        fixed = {n: np.zeros((1, self.net.op(n).size), dtype=np.int8) for n in self.relus}
+        root = self._bound(fixed, None)
+        front = _Frontier()
+        front.push(self._open(root, fixed, np.zeros(1, dtype=int)))
+        while front.size:
+            if self.cex is not None:
+                return SplitOutcome("sat", self.cex)
+            if time.monotonic() > self.deadline:
+                return SplitOutcome("timeout")
+            if front.nbytes > self.max_bytes:
+                return SplitOutcome("unknown", reason=(
+                    f"branch and bound: {front.size} open domains exceed the memory cap "
+                    f"({self.max_bytes / 2 ** 20:.0f} MiB)"))
+            doms = front.pop(self.batch)
+            self.stats.nodes += doms.n
+            self.stats.max_depth = max(self.stats.max_depth, int(doms.depth.max()))
+            leaf = doms.pick_layer < 0
+            for i in np.flatnonzero(leaf):
+                self._leaf(doms.take(slice(i, i + 1)))
+            if self.cex is not None:
+                return SplitOutcome("sat", self.cex)
+            if not leaf.all():
+                front.push(self._branch(doms.take(~leaf)))
+        if self.cex is not None:
+            return SplitOutcome("sat", self.cex)
+        return SplitOutcome("unknown", reason=self.unknown) if self.unknown else (
+            SplitOutcome("unsat"))
+
+    # ------------------------------------------------------------------ one round
+    def _branch(self, d: _Domains) -> _Domains:
+        """Both children of every domain of ``d``, bounded; the open ones."""
+        n = d.n
+        two = np.repeat(np.arange(n), 2)
+        fixed = {k: v[two].copy() for k, v in d.fixed.items()}
+        rows = np.arange(2 * n)
+        for li, name in enumerate(self.relus):
+            mine = d.pick_layer[two] == li
+            if mine.any():
+                phase = np.where(rows % 2 == 0, 1, -1).astype(np.int8)
+                fixed[name][rows[mine], d.pick_index[two][mine]] = phase[mine]
+        keep = Bounds({k: v[two] for k, v in d.lower.items()},
+                      {k: v[two] for k, v in d.upper.items()},
+                      infeasible=np.zeros(2 * n, dtype=bool))
+        b = self._bound(fixed, keep)
+        return self._open(b, fixed, d.depth[two] + 1)
+
+    def _bound(self, fixed: dict[str, np.ndarray], keep: Bounds | None) -> Bounds:
+        t = time.monotonic()
+        B = next(iter(fixed.values())).shape[0] if fixed else 1
+        lo = np.broadcast_to(self.lo, (B, self.lo.shape[0]))
+        hi = np.broadcast_to(self.hi, (B, self.hi.shape[0]))
+        b = crown_bounds(self.net, lo, hi, self.conj.A_out, fixed=fixed, keep=keep,
+                         record=tuple(self.relus))
+        self.stats.boxes += B
+        self.stats.time_bounds += time.monotonic() - t
+        return b
+
+    def _open(self, b: Bounds, fixed: dict[str, np.ndarray], depth: np.ndarray
+              ) -> _Domains:
+        """The domains of ``b`` not closed by their bounds, each with its split chosen;
+        candidates from each are tried on the way."""
+        assert b.out_lower is not None and b.lower_A is not None and b.lower_b is not None
+        rl = np.nextafter(b.out_lower + self.in_lower, -np.inf)
+        rl = np.where(np.isfinite(rl), rl, -np.inf)
+        gap = (rl - self.conj.b).max(axis=1)
+        open_ = ~b.infeasible & (gap <= 0)
+        A = b.lower_A + self.C_in[None]  # (B, k, n): rows' linear lower bounds
+        if self.iters > 0 and open_.any():
+            t = time.monotonic()
+            idx = np.flatnonzero(open_)
+            P = idx.size
+            val, Aj, _, _ = joint_bounds(
+                self.net, b.take(idx), np.broadcast_to(self.lo, (P, self.lo.shape[0])),
+                np.broadcast_to(self.hi, (P, self.hi.shape[0])), self.conj.A_out,
+                self.C_in, self.conj.b, np.arange(P), np.ones((P, self.conj.k), bool),
+                iters=self.iters, fixed={k: v[idx] for k, v in fixed.items()})
+            self.stats.time_bounds += time.monotonic() - t
+            still = val <= 0
+            open_[idx[~still]] = False
+            A = A[open_]
+            A[:, 0] = Aj[still]  # the joint bound's own corner for the candidate
+            row = np.zeros(A.shape[0], dtype=int)
+        else:
+            A = A[open_]
+            row = np.argmax(rl[open_] - self.conj.b, axis=1)
+        idx = np.flatnonzero(open_)
+        if idx.size == 0:
+            return _Domains({}, {}, {}, np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+        self._candidates(A[np.arange(idx.size), row])
+        fx = {k: v[idx] for k, v in fixed.items()}
+        layer, index = self._pick(b, fx, idx, np.argmax(rl[idx] - self.conj.b, axis=1))
+        return _Domains(fx, {k: b.lower[k][idx] for k in self.kept},
+                        {k: b.upper[k][idx] for k in self.kept}, depth[idx], layer, index)
+
+    def _pick(self, b: Bounds, fixed: dict[str, np.ndarray], idx: np.ndarray,
+              row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per domain the Relu (index into ``self.relus``, -1: none left) and neuron to
+        split: the largest ``|lam| x triangle height`` among free unstable neurons."""
+        P = idx.size
+        best = np.full(P, -np.inf)
+        best_h = np.full(P, -np.inf)
+        layer, index = np.full(P, -1), np.zeros(P, dtype=int)
+        layer_h, index_h = np.full(P, -1), np.zeros(P, dtype=int)
+        coef = b.lam or {}  # empty when the bound reaches no Relu (all inactive)
+        for li, (name, pre) in enumerate(zip(self.relus, self.pre)):
+            lo, hi = b.lower[pre][idx], b.upper[pre][idx]
+            ok = (fixed[name] == 0) & (lo < 0) & (hi > 0)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                h = np.where(ok, -lo * hi / (hi - lo), -np.inf)
+                h = np.where(np.isnan(h), 0.0, h)
+                lam = np.abs(coef[name][idx, row]) if name in coef else 0.0
+                s = np.where(ok, lam * np.where(np.isfinite(h), h, 0.0), -np.inf)
+            for score, top, lay, ind in ((s, best, layer, index), (h, best_h, layer_h,
+                                                                   index_h)):
+                j = np.argmax(score, axis=1)
+                v = score[np.arange(P), j]
+                better = v > top
+                top[better], lay[better], ind[better] = v[better], li, j[better]
+        fall = ~(best > 0)  # no neuron with a positive score: the tallest triangle
+        layer[fall], index[fall] = layer_h[fall], index_h[fall]
+        return layer, index
+
+    # ------------------------------------------------------------------ pieces
+    def _candidates(self, A: np.ndarray) -> None:
+        """The corners minimising the rows' linear lower bounds ``A (P, n)``, checked."""
+        if A.shape[0] == 0 or self.cex is not None:
+            return
+        X = np.where(A >= 0, self.lo, self.hi)
+        y = self.net.evaluate(X)
+        s = self.conj.slack(X, y).min(axis=1)
+        for i in np.flatnonzero(s >= 0)[:4]:
+            self.stats.candidates += 1
+            cex = self.checker.confirm(X[i], "relu-bab corner")
+            if cex is not None:
+                self.cex = cex
+                return
+            self.stats.rejected += 1
+
+    def _leaf(self, d: _Domains) -> None:
+        """A domain with every unstable ReLU fixed: z3 with its phases, when given."""
+        if self.exact_leaf is None:
+            self.unknown = "branch and bound: a leaf with every ReLU fixed stays open"
+            return
+        phases = {n: neuron_kind(d.lower[p][0], d.upper[p][0], d.fixed[n][0])
+                  for n, p in zip(self.relus, self.pre)}
+        self.stats.smt_calls += 1
+        t = time.monotonic()
+        ans = self.exact_leaf(phases, (self.lo, self.hi))
+        self.stats.time_smt += time.monotonic() - t
+        status, point = (ans, None) if isinstance(ans, str) else ans
+        if status == "unsat":
+            return
+        if status == "sat" and point is not None:
+            self.stats.candidates += 1
+            self.cex = self.checker.confirm(np.asarray(point, dtype=np.float64), "exact-leaf")
+            if self.cex is not None:
+                return
+        self.unknown = f"branch and bound: a leaf the exact solver left {status}"
