@@ -125,7 +125,10 @@ class SearchConfig:
     * ``relu_engine``: how ReLU splitting runs: ``"bab"`` batched branch and bound on
       optimised bounds (:mod:`verinet.search.bab`), ``"lp"`` depth first over one LP
       (:mod:`verinet.search.reluplex`), ``"auto"`` branch and bound on chain networks
-      (``Affine``/``Relu`` only: its optimised bounds need one) and the LP elsewhere.
+      (``Affine``/``Relu`` only: its optimised bounds need one) with at least
+      ``bab_min_relus`` ReLUs, and the LP elsewhere (on narrow networks an LP per node is
+      cheap and exact where the bounds need many splits: reach_prob_density's gcas_0,
+      64 ReLUs, takes 63 s over the LP and times out at 600 s in branch and bound).
       While a certificate is recorded, always the LP.  Branch and bound left ``unknown``
       with time to spare hands the case to the LP.
     * ``bab_batch``, ``bab_iters``, ``bab_max_mib``: domains split per round, optimised-bound
@@ -137,6 +140,7 @@ class SearchConfig:
     bab_batch: int = 64
     bab_iters: int = 10
     bab_max_mib: float = 1024.0
+    bab_min_relus: int = 256
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9

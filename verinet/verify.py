@@ -353,7 +353,8 @@ def _use_bab(network: Network, config: VerifierConfig) -> bool:
     if engine == "auto":
         from .bounds.joint import chain_of
 
-        return chain_of(network) is not None
+        return (chain_of(network) is not None
+                and network.relu_count >= config.search.bab_min_relus)
     return engine == "bab"
 
 

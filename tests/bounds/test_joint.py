@@ -171,3 +171,30 @@ def test_beta_bound_holds_on_the_split_domain(seed):
         assert (f >= x @ A[p] + c[p] - 1e-12 * (1 + np.abs(f))).all()
     assert checked > 1000
     assert (val > plain + 1e-6).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_optimised_intermediate_bounds_hold_and_never_loosen(seed):
+    from verinet.bounds.joint import optimise_intermediate
+
+    net = _chain([4, 16, 16, 16, 3], seed)
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(-1, 1, 4)
+    lo, hi = (c - 0.5)[None], (c + 0.5)[None]
+    C = rng.normal(0, 1, (2, 3))
+    bd = crown_bounds(net, lo, hi, C)
+    opt = optimise_intermediate(net, bd, lo, hi, iters=30, C=C)
+    x, _ = _samples(net, lo[0], hi[0], rng, n=3000)
+    vals = net.evaluate_all(x)
+    tighter = 0.0
+    for name, op in net.plan:
+        if isinstance(op, Relu):
+            src = op.inputs[0]
+            assert (opt.lower[src] >= bd.lower[src]).all()
+            assert (opt.upper[src] <= bd.upper[src]).all()
+            assert (vals[src] >= opt.lower[src]).all() and (vals[src] <= opt.upper[src]).all()
+            tighter += float((bd.upper[src] - bd.lower[src]).sum()
+                             - (opt.upper[src] - opt.lower[src]).sum())
+    y = net.evaluate(x) @ C.T
+    assert (y >= opt.out_lower).all() and (y <= opt.out_upper).all()
+    assert tighter > 0

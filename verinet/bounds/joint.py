@@ -34,13 +34,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import deadline
-from ..network.ir import Network
+from ..network.ir import Network, NetworkBuilder
 from ..network.ops import Affine, Input, MaxPool, Relu, vecmat_batch
 from .crown import _backsub
 from .interval import Bounds, slack
 from .relax import Ctx, pool_relaxation, relu_relaxation
 
-__all__ = ["joint_bounds", "chain_of"]
+__all__ = ["joint_bounds", "chain_of", "optimise_intermediate"]
 
 
 def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
@@ -60,9 +60,11 @@ def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
     return chain
 
 
-def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, signs):
+def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, signs,
+            start=None):
     """The float64 ascent (unsound: guidance only); returns ``lam (P, K)``, ``alpha``
-    and ``beta`` (Relu name -> ``(P, m)``; ``beta`` only where ``signs`` is nonzero)."""
+    and ``beta`` (Relu name -> ``(P, m)``; ``beta`` only where ``signs`` is nonzero).
+    ``start``: optional ``{"alpha": ..., "beta": ...}`` to start from (a parent's)."""
     P, K = member.shape
     relus = [(n, op) for n, op in chain if isinstance(op, Relu)]
     rel = {n: relu_relaxation(lower[op.inputs[0]], upper[op.inputs[0]], None, "adaptive")
@@ -70,6 +72,15 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, sign
     unstable = {n: (lower[op.inputs[0]] < 0) & (upper[op.inputs[0]] > 0) for n, op in relus}
     alpha = {n: rel[n].a.copy() for n, _ in relus}
     beta = {n: np.zeros(sg.shape) for n, sg in signs.items()}
+    if start:
+        for n, a0 in start.get("alpha", {}).items():
+            if n in alpha:
+                alpha[n] = np.where(unstable[n] & np.isfinite(a0), np.clip(a0, 0.0, 1.0),
+                                    alpha[n])
+        for n, b0 in start.get("beta", {}).items():
+            if n in beta:
+                beta[n] = np.where((signs[n] != 0) & np.isfinite(b0), np.maximum(b0, 0.0),
+                                   0.0)
     theta = np.where(member, 0.0, -np.inf)
     m_t, v_t = np.zeros((P, K)), np.zeros((P, K))
     m_a = {n: np.zeros_like(a) for n, a in alpha.items()}
@@ -149,7 +160,8 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, sign
 def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
                  C_out: np.ndarray, C_in: np.ndarray, b: np.ndarray, box_of: np.ndarray,
                  member: np.ndarray, *, iters: int = 20, lr: float = 0.5,
-                 fixed: Mapping[str, np.ndarray] | None = None
+                 fixed: Mapping[str, np.ndarray] | None = None,
+                 state: dict | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sound lower bounds of ``sum_k lam_k (C_in[k] x + C_out[k] y(x) - b[k])`` over boxes.
 
@@ -165,6 +177,10 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             multiplier ``beta >= 0`` in the ascent (beta-CROWN): the bound is of the
             combination minus ``sum beta s z``, which is no larger on the split domain,
             where ``s z >= 0``; outside it the bounds of the boxes say nothing anyway.
+        state: optional ``{"alpha": {...}, "beta": {...}}`` (Relu name -> ``(P, size)``):
+            the ascent starts from these slopes and multipliers (a parent's, in branch
+            and bound), and the dict is updated with the ones chosen.  Any values give a
+            sound bound: slopes are clipped to ``[0, 1]``, multipliers to ``>= 0``.
     Returns:
         ``(value (P,), A (P, n_in), c (P,), lam (P, K))``: ``value > 0`` proves that no
         point of box ``box_of[p]`` satisfies every row of ``member[p]``; ``A x + c`` is a
@@ -182,7 +198,9 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     beta: dict[str, np.ndarray] = {}
     if chain is not None and iters > 0:
         lam, alpha, beta = _ascend(chain, plo, phi, lower, upper, C_out, C_in, b, member,
-                                   iters, lr, signs)
+                                   iters, lr, signs, state)
+        if state is not None:
+            state["alpha"], state["beta"] = alpha, beta
     else:
         lam = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
         alpha = {}
@@ -218,3 +236,67 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     ok = np.isfinite(A).all(axis=1) & np.isfinite(c)
     return (np.where(np.isfinite(total) & ok, total, -np.inf),
             np.where(ok[:, None], A, 0.0), np.where(ok, c, -np.inf), lam)
+
+
+def _prefix(net: Network, node: str) -> Network:
+    """The network from the input up to ``node`` (same ops, same names), unsimplified."""
+    nb = NetworkBuilder()
+    g = net.graph.nodes
+    nb.add_input(net.input_name, g[net.input_name]["shape"])
+    for name, op in net.plan[1:]:
+        nb.add(name, op, g[name]["shape"])
+        if name == node:
+            break
+    return nb.finish(node, name=f"{net.name}[:{node}]", simplify=False)
+
+
+#: rows (two per unstable neuron) optimised together in one ascent
+_ROWS = 512
+
+
+def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
+                          *, iters: int = 20, lr: float = 0.5,
+                          C: np.ndarray | None = None) -> Bounds:
+    """Tighter bounds on the pre-activations of a chain network's ReLUs, for one box.
+
+    Layer by layer, every unstable pre-activation ``z_j`` gets alpha-CROWN bounds of
+    ``z_j`` and ``-z_j`` on the network cut at its layer (:func:`joint_bounds` with one row
+    per pair, ``iters`` ascent steps, the earlier layers' tightened bounds given); the
+    later layers are then bounded again by CROWN from the tightened ones (``prior``:
+    never looser).  ``bounds`` are CROWN bounds of the box ``lo, hi`` (``(1, n_in)``)
+    with ``C``; the result has the same ``C`` and output bounds.  Networks that are not
+    chains come back as they are.
+    """
+    from .crown import crown_bounds
+
+    chain = chain_of(net)
+    if chain is None or iters <= 0 or bounds.batch != 1:
+        return bounds
+    first = chain[0][0]  # an affine map of the input: its interval bound is exact
+    for _, op in chain:
+        if not isinstance(op, Relu) or op.inputs[0] == first:
+            continue
+        src = op.inputs[0]
+        l0, u0 = bounds.lower[src][0], bounds.upper[src][0]
+        unstable = np.flatnonzero((l0 < 0) & (u0 > 0))
+        if unstable.size == 0:
+            continue
+        cut = _prefix(net, src)
+        lower, upper = l0.copy(), u0.copy()
+        per = max(1, _ROWS // 2)
+        for s0 in range(0, unstable.size, per):
+            idx = unstable[s0:s0 + per]
+            R = idx.size
+            C_out = np.zeros((2 * R, op.size))
+            C_out[np.arange(R), idx] = 1.0
+            C_out[R + np.arange(R), idx] = -1.0
+            val = joint_bounds(cut, bounds, lo, hi, C_out, np.zeros((2 * R, lo.shape[1])),
+                               np.zeros(2 * R), np.zeros(2 * R, dtype=int),
+                               np.eye(2 * R, dtype=bool), iters=iters, lr=lr)[0]
+            lower[idx] = np.maximum(lower[idx], val[:R])
+            upper[idx] = np.minimum(upper[idx], -val[R:])
+        tight = Bounds({**bounds.lower, src: lower[None]}, {**bounds.upper, src: upper[None]},
+                       bounds.out_lower, bounds.out_upper, bounds.C,
+                       infeasible=bounds.infeasible)
+        bounds = crown_bounds(net, lo, hi, C if C is not None else bounds.C, prior=tight)
+    return bounds

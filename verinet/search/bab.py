@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bounds import Bounds, crown_bounds
-from ..bounds.joint import joint_bounds
+from ..bounds.joint import joint_bounds, optimise_intermediate
 from ..constraints.encoding import input_rows_lower
 from ..constraints.relu import neuron_kind
 from ..counterexample import CexChecker
@@ -49,14 +49,21 @@ from .input_split import SplitOutcome
 
 __all__ = ["relu_bab"]
 
+#: step sizes of the bound's ascent: from adaptive slopes (the root), and from a parent's
+#: optimised ones (smaller, not to throw them away; on oval21's cifar_base_kw img4631,
+#: 0.1 kept the open domains near depth 47 where 0.5 let them sink past depth 100)
+_COLD_LR, _WARM_LR = 0.5, 0.1
+
 ExactLeaf = Callable[[dict[str, np.ndarray], object], "str | tuple[str, np.ndarray | None]"]
 
 
 @dataclass
 class _Domains:
     """A batch of domains: per Relu its int8 phases ``(n, size)``, the bounds of every
-    Relu and MaxPool input ``(n, size)``, depths, and the neuron each will be split on
-    (``pick_layer`` an index into the Relu list, -1: none left; ``pick_index``)."""
+    Relu and MaxPool input ``(n, size)``, depths, the neuron each will be split on
+    (``pick_layer`` an index into the Relu list, -1: none left; ``pick_index``), and the
+    optimised slopes and split multipliers its bound was found with (float32, NaN where
+    none: the children's ascent starts from them)."""
 
     fixed: dict[str, np.ndarray]
     lower: dict[str, np.ndarray]
@@ -64,16 +71,19 @@ class _Domains:
     depth: np.ndarray
     pick_layer: np.ndarray
     pick_index: np.ndarray
+    alpha: dict[str, np.ndarray]
+    beta: dict[str, np.ndarray]
 
     @property
     def n(self) -> int:
         return int(self.depth.shape[0])
 
     def take(self, idx) -> _Domains:
-        return _Domains({k: v[idx] for k, v in self.fixed.items()},
-                        {k: v[idx] for k, v in self.lower.items()},
-                        {k: v[idx] for k, v in self.upper.items()},
-                        self.depth[idx], self.pick_layer[idx], self.pick_index[idx])
+        def sel(d):
+            return {k: v[idx] for k, v in d.items()}
+        return _Domains(sel(self.fixed), sel(self.lower), sel(self.upper), self.depth[idx],
+                        self.pick_layer[idx], self.pick_index[idx], sel(self.alpha),
+                        sel(self.beta))
 
     @staticmethod
     def concat(parts: list[_Domains]) -> _Domains:
@@ -85,10 +95,12 @@ class _Domains:
         return _Domains(cat(lambda p: p.fixed), cat(lambda p: p.lower),
                         cat(lambda p: p.upper),
                         *(np.concatenate([getattr(p, f) for p in parts])
-                          for f in ("depth", "pick_layer", "pick_index")))
+                          for f in ("depth", "pick_layer", "pick_index")),
+                        cat(lambda p: p.alpha), cat(lambda p: p.beta))
 
     def nbytes(self) -> int:
-        return sum(v.nbytes for d in (self.fixed, self.lower, self.upper) for v in d.values())
+        return sum(v.nbytes for d in (self.fixed, self.lower, self.upper, self.alpha,
+                                      self.beta) for v in d.values())
 
 
 class _Frontier:
@@ -141,12 +153,13 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     """
     if not case.bad:
         return SplitOutcome("unsat")
+    root = _root(network, case, stats, iters)
     undecided = ""
     for j in (range(len(case.bad)) if order is None else order):
         if time.monotonic() > deadline:
             return SplitOutcome("timeout")
         search = _Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
-                         max_mib, exact_leaf)
+                         max_mib, exact_leaf, root)
         out = search.run()
         if out.status in ("sat", "timeout"):
             return out
@@ -155,12 +168,34 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
 
 
+def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
+    """CROWN bounds of the case's box shared by its conjunctions' searches: with ``iters``,
+    when some conjunction is left open, the pre-activations are tightened by optimised
+    bounds first (:func:`~verinet.bounds.joint.optimise_intermediate`), once per case;
+    every domain keeps them."""
+    t = time.monotonic()
+    C = np.concatenate([c.A_out for c in case.bad])
+    lo, hi = case.box.lower[None], case.box.upper[None]
+    root = crown_bounds(net, lo, hi, C)
+    stats.boxes += 1
+    rows = root.out_lower[0] + np.concatenate(
+        [input_rows_lower(c, case.box.lower, case.box.upper) for c in case.bad])
+    start, closed = 0, []
+    for c in case.bad:
+        closed.append(bool((rows[start:start + c.k] > c.b).any()))
+        start += c.k
+    if iters > 0 and not root.infeasible[0] and not all(closed):
+        root = optimise_intermediate(net, root, lo, hi, iters=2 * iters, C=C)
+    stats.time_bounds += time.monotonic() - t
+    return root
+
+
 class _Search:
     """Branch and bound on one conjunction (see the module docstring)."""
 
     def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
                  deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
-                 exact_leaf: ExactLeaf | None):
+                 exact_leaf: ExactLeaf | None, root: Bounds):
         self.net, self.case, self.conj, self.checker = net, case, conj, checker
         self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
         self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
@@ -174,12 +209,14 @@ class _Search:
                      else np.zeros((conj.k, self.lo.shape[0])))
         self.cex: Counterexample | None = None
         self.unknown = ""
+        self.root = Bounds({k: root.lower[k] for k in self.kept},
+                           {k: root.upper[k] for k in self.kept}, infeasible=root.infeasible)
 
     def run(self) -> SplitOutcome:
         fixed = {n: np.zeros((1, self.net.op(n).size), dtype=np.int8) for n in self.relus}
-        root = self._bound(fixed, None)
+        root = self._bound(fixed, self.root)
         front = _Frontier()
-        front.push(self._open(root, fixed, np.zeros(1, dtype=int)))
+        front.push(self._open(root, fixed, np.zeros(1, dtype=int), {}, {}))
         while front.size:
             if self.cex is not None:
                 return SplitOutcome("sat", self.cex)
@@ -220,7 +257,9 @@ class _Search:
                       {k: v[two] for k, v in d.upper.items()},
                       infeasible=np.zeros(2 * n, dtype=bool))
         b = self._bound(fixed, keep)
-        return self._open(b, fixed, d.depth[two] + 1)
+        return self._open(b, fixed, d.depth[two] + 1,
+                          {k: v[two] for k, v in d.alpha.items()},
+                          {k: v[two] for k, v in d.beta.items()})
 
     def _bound(self, fixed: dict[str, np.ndarray], keep: Bounds | None) -> Bounds:
         t = time.monotonic()
@@ -233,10 +272,11 @@ class _Search:
         self.stats.time_bounds += time.monotonic() - t
         return b
 
-    def _open(self, b: Bounds, fixed: dict[str, np.ndarray], depth: np.ndarray
-              ) -> _Domains:
+    def _open(self, b: Bounds, fixed: dict[str, np.ndarray], depth: np.ndarray,
+              alpha: dict[str, np.ndarray], beta: dict[str, np.ndarray]) -> _Domains:
         """The domains of ``b`` not closed by their bounds, each with its split chosen;
-        candidates from each are tried on the way."""
+        candidates from each are tried on the way.  ``alpha``, ``beta``: the parents'
+        optimised slopes and multipliers, per row of ``b`` (the ascent starts there)."""
         assert b.out_lower is not None and b.lower_A is not None and b.lower_b is not None
         rl = np.nextafter(b.out_lower + self.in_lower, -np.inf)
         rl = np.where(np.isfinite(rl), rl, -np.inf)
@@ -247,28 +287,42 @@ class _Search:
             t = time.monotonic()
             idx = np.flatnonzero(open_)
             P = idx.size
+            state = {"alpha": {k: v[idx] for k, v in alpha.items()},
+                     "beta": {k: v[idx] for k, v in beta.items()}}
             val, Aj, _, _ = joint_bounds(
                 self.net, b.take(idx), np.broadcast_to(self.lo, (P, self.lo.shape[0])),
                 np.broadcast_to(self.hi, (P, self.hi.shape[0])), self.conj.A_out,
                 self.C_in, self.conj.b, np.arange(P), np.ones((P, self.conj.k), bool),
-                iters=self.iters, fixed={k: v[idx] for k, v in fixed.items()})
+                iters=self.iters, fixed={k: v[idx] for k, v in fixed.items()},
+                state=state, lr=_WARM_LR if alpha else _COLD_LR)
             self.stats.time_bounds += time.monotonic() - t
             still = val <= 0
             open_[idx[~still]] = False
+            alpha, beta = ({k: state[part][k][still] for k in state[part]}
+                           for part in ("alpha", "beta"))
             A = A[open_]
             A[:, 0] = Aj[still]  # the joint bound's own corner for the candidate
             row = np.zeros(A.shape[0], dtype=int)
         else:
             A = A[open_]
             row = np.argmax(rl[open_] - self.conj.b, axis=1)
+            alpha = {k: v[open_] for k, v in alpha.items()}
+            beta = {k: v[open_] for k, v in beta.items()}
         idx = np.flatnonzero(open_)
         if idx.size == 0:
-            return _Domains({}, {}, {}, np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+            return _Domains({}, {}, {}, np.zeros(0, int), np.zeros(0, int), np.zeros(0, int),
+                            {}, {})
         self._candidates(A[np.arange(idx.size), row])
         fx = {k: v[idx] for k, v in fixed.items()}
         layer, index = self._pick(b, fx, idx, np.argmax(rl[idx] - self.conj.b, axis=1))
+        nan = np.full((idx.size, 1), np.nan, dtype=np.float32)
+        keep_a = {n: alpha[n].astype(np.float32) if n in alpha else
+                  np.broadcast_to(nan, (idx.size, fx[n].shape[1])) for n in self.relus}
+        keep_b = {n: beta[n].astype(np.float32) if n in beta else
+                  np.broadcast_to(nan, (idx.size, fx[n].shape[1])) for n in self.relus}
         return _Domains(fx, {k: b.lower[k][idx] for k in self.kept},
-                        {k: b.upper[k][idx] for k in self.kept}, depth[idx], layer, index)
+                        {k: b.upper[k][idx] for k in self.kept}, depth[idx], layer, index,
+                        keep_a, keep_b)
 
     def _pick(self, b: Bounds, fixed: dict[str, np.ndarray], idx: np.ndarray,
               row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
