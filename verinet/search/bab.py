@@ -45,7 +45,7 @@ from ..network.ir import Network
 from ..network.ops import MaxPool, Relu
 from ..result import Counterexample, Stats
 from ..spec.property import Case, Conjunction
-from .input_split import SplitOutcome
+from .input_split import SplitOutcome, each_conjunction
 
 __all__ = ["relu_bab"]
 
@@ -128,7 +128,7 @@ class _Frontier:
             k -= last.n
         d = _Domains.concat(out)
         self.size -= d.n
-        self.nbytes = sum(p.nbytes() for p in self.parts)
+        self.nbytes -= d.nbytes()
         return d
 
 
@@ -154,18 +154,10 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     if not case.bad:
         return SplitOutcome("unsat")
     root = _root(network, case, stats, iters)
-    undecided = ""
-    for j in (range(len(case.bad)) if order is None else order):
-        if time.monotonic() > deadline:
-            return SplitOutcome("timeout")
-        search = _Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
-                         max_mib, exact_leaf, root)
-        out = search.run()
-        if out.status in ("sat", "timeout"):
-            return out
-        if out.status == "unknown":
-            undecided = out.reason
-    return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
+    return each_conjunction(
+        (_Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
+                 max_mib, exact_leaf, root).run
+         for j in (range(len(case.bad)) if order is None else order)), deadline)
 
 
 def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:

@@ -23,7 +23,7 @@ where the bound is most sensitive shrinks the relaxation error fastest.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +95,22 @@ class SplitOutcome:
     #: ``(m,)``: boxes covering every point of the case not yet proved safe and their
     #: split depths (the open frontier; see ``roots``)
     frontier: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def each_conjunction(runs: Iterable[Callable[[], SplitOutcome]], deadline: float
+                     ) -> SplitOutcome:
+    """A case from its conjunctions' searches, run in turn: ``sat`` or ``timeout`` ends it,
+    an ``unknown`` is remembered (the others still run), ``unsat`` when every one is."""
+    undecided = ""
+    for run in runs:
+        if time.monotonic() > deadline:
+            return SplitOutcome("timeout")
+        out = run()
+        if out.status in ("sat", "timeout"):
+            return out
+        if out.status == "unknown":
+            undecided = out.reason
+    return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
 
 
 def _gradient_width_scores(lower, upper, slopes, slack, rows: CaseRows, open_conj):

@@ -29,6 +29,7 @@ its limit).  Networks with MaxPool are rewritten first (:mod:`verinet.network.tr
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from ..network.transform import maxpool_to_relu
 from ..result import Counterexample, Stats
 from ..spec.property import Box, Case, Conjunction
 from .branching import DEFAULT_RELU_BRANCHING, BranchView, choose_relu
-from .input_split import CaseRows, SplitOutcome
+from .input_split import CaseRows, SplitOutcome, each_conjunction
 
 __all__ = ["relu_split", "ExactLeaf", "SplitTree"]
 
@@ -134,24 +135,19 @@ def relu_split(network: Network, case: Case, checker: CexChecker, deadline: floa
     if len(closed) == len(case.bad):
         return SplitOutcome("unsat")
     enc = Encoding(net)
-    undecided = ""
     # the one farthest from closed first (the root gaps when known, else CROWN on ``net``)
     order = (_conjunction_order(net, case, stats) if gaps is None
              else [int(j) for j in np.argsort(gaps, kind="stable")])
-    for j in order:
-        if j in closed:
-            continue
-        if time.monotonic() > deadline:
-            return SplitOutcome("timeout")
-        search = _ConjunctionSearch(net, enc, case, j, checker, deadline, stats, config,
-                                    exact_leaf, heuristic, tree)
-        search.given_relus = {n for n, op in network.plan if isinstance(op, Relu)}
-        out = search.run()
-        if out.status in ("sat", "timeout"):
-            return out
-        if out.status == "unknown":
-            undecided = out.reason
-    return SplitOutcome("unknown", reason=undecided) if undecided else SplitOutcome("unsat")
+    given = {n for n, op in network.plan if isinstance(op, Relu)}
+
+    def search(j: int) -> SplitOutcome:
+        s = _ConjunctionSearch(net, enc, case, j, checker, deadline, stats, config,
+                               exact_leaf, heuristic, tree)
+        s.given_relus = given
+        return s.run()
+
+    return each_conjunction((functools.partial(search, j) for j in order if j not in closed),
+                            deadline)
 
 
 def root_gaps(network: Network, case: Case, stats: Stats, iters: int = 0) -> np.ndarray:
