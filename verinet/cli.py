@@ -538,6 +538,10 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=("auto", "input", "relu", "smt"), default="auto",
                    help="search engine (default: auto: input splitting for few inputs, "
                         "ReLU splitting otherwise)")
+    p.add_argument("--relu-engine", choices=("auto", "lp", "bab"), default="auto",
+                   help="how ReLU splitting runs: bab (batched branch and bound on optimised "
+                        "bounds), lp (depth first over one LP) or auto (default: bab on "
+                        "chain networks with at least 256 ReLUs, lp elsewhere)")
     p.add_argument("--no-attack", action="store_true",
                    help="skip the falsification pass before the search")
     p.add_argument("--strict-as-nonstrict", action="store_true",
@@ -618,7 +622,8 @@ def _verify(args: argparse.Namespace) -> int:
     if args.strict_as_nonstrict and prop.has_strict:
         prop = prop.non_strict()
         note = "strict inequalities read as non-strict (VNN-COMP convention)"
-    config = VerifierConfig(search=SearchConfig(strategy=args.strategy),
+    config = VerifierConfig(search=SearchConfig(strategy=args.strategy,
+                                                relu_engine=args.relu_engine),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed,
                             semantics=args.semantics)
     if args.jobs is not None and args.jobs < 1:

@@ -111,3 +111,23 @@ def test_usable_cores_is_at_least_one():
     from verinet.parallel import usable_cores
 
     assert usable_cores() >= 1
+
+
+def test_relu_engine_reaches_the_search(capsys, monkeypatch):
+    """``--relu-engine`` sets ``SearchConfig.relu_engine``; an unknown one is a usage error."""
+    import verinet.verify as ver
+
+    seen = []
+    real = ver._use_bab
+
+    def spy(network, config):
+        seen.append(config.search.relu_engine)
+        return real(network, config)
+
+    monkeypatch.setattr(ver, "_use_bab", spy)
+    args = ["verify", str(DEMO / "demo.onnx"), "--vnnlib", str(DEMO / "demo.vnnlib"),
+            "--strategy", "relu", "--no-attack", "--jobs", "1"]
+    for engine in ("lp", "bab"):
+        assert run(capsys, *args, "--relu-engine", engine)[0] == EXIT_OK
+    assert seen == ["lp", "bab"]
+    assert run(capsys, *args, "--relu-engine", "fast")[0] == 2
