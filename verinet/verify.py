@@ -338,10 +338,12 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
             from .search.bab import relu_bab
 
             s = config.search
-            out = relu_bab(network, case, checker, deadline, stats, batch=s.bab_batch,
+            now = time.monotonic()
+            share = now + s.bab_share * (deadline - now)
+            out = relu_bab(network, case, checker, share, stats, batch=s.bab_batch,
                            iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf)
-            if out.status != "unknown" or time.monotonic() > deadline:
-                return out
+            if out.status in ("sat", "unsat") or time.monotonic() > deadline:
+                return out  # else the LP search takes over with the rest of the time
         return split_relus(case, deadline, tree.root() if tree is not None else None,
                            exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")

@@ -133,7 +133,7 @@ class _Frontier:
 
 
 def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
-             stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 1024.0,
+             stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 256.0,
              exact_leaf: ExactLeaf | None = None, order: list[int] | None = None
              ) -> SplitOutcome:
     """Decide one property case by batched branch and bound over ReLU phases.
