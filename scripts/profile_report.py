@@ -20,13 +20,14 @@ import tempfile
 from pathlib import Path
 
 
-def _profile(bench: Path, onnx: str, vnnlib: str, timeout: float) -> tuple[dict, dict, dict]:
+def _profile(bench: Path, onnx: str, vnnlib: str, timeout: float, extra: list[str]
+             ) -> tuple[dict, dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "stacks.txt"
         cmd = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(raw), "--",
                sys.executable, "-m", "verinet", "verify", str(bench / onnx), "--vnnlib",
                str(bench / vnnlib), "--timeout", str(timeout), "--json",
-               "--jobs", "1"]  # one process: the one py-spy watches
+               "--jobs", "1", *extra]  # one process: the one py-spy watches
         out = subprocess.run(cmd, capture_output=True, text=True)
         # (py-spy writes its own lines to stdout too)
         result = json.loads(next(x for x in reversed(out.stdout.splitlines())
@@ -54,15 +55,20 @@ def main() -> int:
     ap.add_argument("instances", nargs="+", help="ONNX,VNNLIB paths relative to BENCH")
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--verify-args", default="",
+                    help="more options for verinet verify, one string (e.g. '--relu-engine lp')")
     args = ap.parse_args()
+    extra = args.verify_args.split()
     lines = [f"# Profiles: {args.bench.name}", "",
              "Made by `python scripts/profile_report.py " + args.bench.name + " " +
-             " ".join(args.instances) + "`: `verinet verify --jobs 1` under `py-spy record` "
+             " ".join(args.instances) + (f" --timeout {args.timeout:g}") +
+             (f" --verify-args '{args.verify_args}'" if extra else "") +
+             "`: `verinet verify --jobs 1` under `py-spy record` "
              "(100 Hz). "
              "Phase times are the result's own timers; shares are of all samples.", ""]
     for inst in args.instances:
         onnx, vnnlib = inst.split(",")
-        res, share, own = _profile(args.bench, onnx, vnnlib, args.timeout)
+        res, share, own = _profile(args.bench, onnx, vnnlib, args.timeout, extra)
         st = res.get("stats", {})
         t = float(res.get("time", 0.0))
         lines += [f"## {Path(onnx).stem} {Path(vnnlib).stem}: {res.get('status')} in {t:.1f} s",
