@@ -250,8 +250,8 @@ def _prefix(net: Network, node: str) -> Network:
     return nb.finish(node, name=f"{net.name}[:{node}]", simplify=False)
 
 
-#: rows (two per unstable neuron) optimised together in one ascent
-_ROWS = 512
+#: unstable neurons (two rows each) optimised together in one ascent
+_NEURONS = 256
 
 
 def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
@@ -283,9 +283,8 @@ def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.n
             continue
         cut = _prefix(net, src)
         lower, upper = l0.copy(), u0.copy()
-        per = max(1, _ROWS // 2)
-        for s0 in range(0, unstable.size, per):
-            idx = unstable[s0:s0 + per]
+        for s0 in range(0, unstable.size, _NEURONS):
+            idx = unstable[s0:s0 + _NEURONS]
             R = idx.size
             C_out = np.zeros((2 * R, op.size))
             C_out[np.arange(R), idx] = 1.0

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bounds import Bounds, crown_bounds
+from ..bounds.interval import linear_interval
 from ..bounds.joint import joint_bounds, optimise_intermediate
 from ..constraints.encoding import input_rows_lower
 from ..constraints.relu import neuron_kind
@@ -45,7 +46,7 @@ from ..network.ir import Network
 from ..network.ops import MaxPool, Relu
 from ..result import Counterexample, Stats
 from ..spec.property import Case, Conjunction
-from .input_split import SplitOutcome, each_conjunction
+from .input_split import CaseRows, SplitOutcome, each_conjunction
 
 __all__ = ["relu_bab"]
 
@@ -166,18 +167,14 @@ def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
     bounds first (:func:`~verinet.bounds.joint.optimise_intermediate`), once per case;
     every domain keeps them."""
     t = time.monotonic()
-    C = np.concatenate([c.A_out for c in case.bad])
+    rows = CaseRows.of(case, case.box.n, net.n_outputs)
     lo, hi = case.box.lower[None], case.box.upper[None]
-    root = crown_bounds(net, lo, hi, C)
+    root = crown_bounds(net, lo, hi, rows.C_out)
     stats.boxes += 1
-    rows = root.out_lower[0] + np.concatenate(
-        [input_rows_lower(c, case.box.lower, case.box.upper) for c in case.bad])
-    start, closed = 0, []
-    for c in case.bad:
-        closed.append(bool((rows[start:start + c.k] > c.b).any()))
-        start += c.k
-    if iters > 0 and not root.infeasible[0] and not all(closed):
-        root = optimise_intermediate(net, root, lo, hi, iters=2 * iters, C=C)
+    in_lo, _ = linear_interval(rows.C_in[None], lo, hi)
+    closed = rows.closed_conj(root.out_lower + in_lo - rows.b)
+    if iters > 0 and not root.infeasible[0] and not closed.all():
+        root = optimise_intermediate(net, root, lo, hi, iters=2 * iters, C=rows.C_out)
     stats.time_bounds += time.monotonic() - t
     return root
 
@@ -188,7 +185,7 @@ class _Search:
     def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
                  deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
                  exact_leaf: ExactLeaf | None, root: Bounds):
-        self.net, self.case, self.conj, self.checker = net, case, conj, checker
+        self.net, self.conj, self.checker = net, conj, checker
         self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
         self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
         self.lo, self.hi = case.box.lower, case.box.upper
