@@ -135,6 +135,10 @@ class SearchConfig:
       the LP search proves it in 33 s, branch and bound not in 300 s).
     * ``bab_batch``, ``bab_iters``, ``bab_max_mib``: domains split per round, optimised-bound
       steps per round, and the memory cap of the open domains (beyond it: ``unknown``).
+    * ``bab_candidates``: per domain, the best-scored neurons whose two children get a
+      trial bound; the split whose worse child bounds best is taken (filtered smart
+      branching; 1: the score alone).  On oval21's cifar_base_kw img5303, 16 candidates
+      close the tree in 47 domains and 3.5 s, the score alone in 1,375 and 14.8 s.
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
@@ -144,6 +148,7 @@ class SearchConfig:
     bab_max_mib: float = 256.0
     bab_share: float = 0.5
     bab_min_relus: int = 256
+    bab_candidates: int = 16
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
@@ -167,10 +172,12 @@ class SearchConfig:
                              f"{self.relu_engine!r}")
         if not 0 < self.bab_share <= 1:
             raise ValueError(f"bab_share must be in (0, 1], got {self.bab_share!r}")
-        if self.bab_batch < 1 or self.bab_iters < 0 or not self.bab_max_mib > 0:
-            raise ValueError("bab_batch must be at least 1, bab_iters at least 0 and "
-                             f"bab_max_mib positive, got {self.bab_batch!r}, "
-                             f"{self.bab_iters!r}, {self.bab_max_mib!r}")
+        if (self.bab_batch < 1 or self.bab_iters < 0 or not self.bab_max_mib > 0
+                or self.bab_candidates < 1):
+            raise ValueError("bab_batch and bab_candidates must be at least 1, bab_iters "
+                             f"at least 0 and bab_max_mib positive, got {self.bab_batch!r}, "
+                             f"{self.bab_candidates!r}, {self.bab_iters!r}, "
+                             f"{self.bab_max_mib!r}")
 
     @property
     def joint_steps(self) -> int:

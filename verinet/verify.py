@@ -341,7 +341,8 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
             now = time.monotonic()
             share = now + s.bab_share * (deadline - now)
             out = relu_bab(network, case, checker, share, stats, batch=s.bab_batch,
-                           iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf)
+                           iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf,
+                           fsb=s.bab_candidates)
             if out.status in ("sat", "unsat") or time.monotonic() > deadline:
                 return out  # else the LP search takes over with the rest of the time
         return split_relus(case, deadline, tree.root() if tree is not None else None,

@@ -187,7 +187,7 @@ def test_optimised_intermediate_bounds_hold_and_never_loosen(seed):
     x, _ = _samples(net, lo[0], hi[0], rng, n=3000)
     vals = net.evaluate_all(x)
     tighter = 0.0
-    for name, op in net.plan:
+    for _name, op in net.plan:
         if isinstance(op, Relu):
             src = op.inputs[0]
             assert (opt.lower[src] >= bd.lower[src]).all()
@@ -198,3 +198,88 @@ def test_optimised_intermediate_bounds_hold_and_never_loosen(seed):
     y = net.evaluate(x) @ C.T
     assert (y >= opt.out_lower).all() and (y <= opt.out_upper).all()
     assert tighter > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_trials_match_a_full_pass_on_each_child(seed):
+    """The trial value of each candidate's child (a pass started at the candidate's Relu)
+    equals a whole backward pass on that child at the same slopes and multipliers."""
+    from verinet.bounds.joint import _ascend, split_trials
+
+    net = _chain([4, 10, 10, 10, 3], seed)
+    lo, hi, C_out, C_in, b, _ = _query(net, seed, P=12)
+    C_out, C_in, b = C_out[:2], C_in[:2], b[:2]
+    fixed = _phases(net, lo, hi, seed, splits=2)
+    bd = crown_bounds(net, lo, hi, C_out, fixed=fixed)
+    P = lo.shape[0]
+    chain = chain_of(net)
+    relus = [(n, op.inputs[0]) for n, op in net.plan if isinstance(op, Relu)]
+    state = {"alpha": {}, "beta": {}}
+    joint_bounds(net, bd, lo, hi, C_out, C_in, b, np.arange(P), np.ones((P, 2), bool),
+                 iters=5, fixed=fixed, state=state)
+    signs = {n: v.astype(np.float64) for n, v in fixed.items() if v.any()}
+    free = {n: (fixed[n] == 0) & (bd.lower[s] < 0) & (bd.upper[s] > 0) for n, s in relus}
+
+    def choose(coef):
+        assert set(coef) == {n for n, _ in relus}
+        layer = np.full((P, 3), -1)
+        index = np.zeros((P, 3), dtype=int)
+        for p in range(P):
+            cand = [(li, j) for li, (n, _) in enumerate(relus)
+                    for j in np.flatnonzero(free[n][p])]
+            for c, (li, j) in enumerate(cand[:3]):
+                layer[p, c], index[p, c] = li, j
+        return layer, index
+
+    layer, index, val = split_trials(chain, lo, hi, bd.lower, bd.upper, C_out, C_in, b,
+                                     signs, state, choose)
+    checked = 0
+    for p in range(P):
+        for c in range(3):
+            if layer[p, c] < 0:
+                assert np.isneginf(val[p, c]).all()
+                continue
+            n, src = relus[layer[p, c]]
+            j = index[p, c]
+            for side, ph in ((0, 1), (1, -1)):
+                lower = {k: v[p:p + 1].copy() for k, v in bd.lower.items()}
+                upper = {k: v[p:p + 1].copy() for k, v in bd.upper.items()}
+                if ph > 0:
+                    lower[src][0, j] = max(lower[src][0, j], 0.0)
+                else:
+                    upper[src][0, j] = min(upper[src][0, j], 0.0)
+                sg = {k: v[p:p + 1].copy() for k, v in fixed.items()}
+                sg[n][0, j] = ph
+                sg = {k: v.astype(np.float64) for k, v in sg.items() if v.any()}
+                start = {part: {k: v[p:p + 1] for k, v in state[part].items()}
+                         for part in state}
+                lam, alpha, beta = _ascend(chain, lo[p:p + 1], hi[p:p + 1], lower, upper,
+                                           C_out, C_in, b, np.ones((1, 2), bool), 1, 0.0,
+                                           sg, start)
+                # the same value, computed by the sound bound's own code path
+                ref = _value(net, lower, upper, lo[p:p + 1], hi[p:p + 1], C_out, C_in, b,
+                             lam, alpha, beta, sg)
+                assert val[p, c, side] == pytest.approx(ref, rel=1e-9, abs=1e-9)
+                checked += 1
+    assert checked > 20
+
+
+def _value(net, lower, upper, lo, hi, C_out, C_in, b, lam, alpha, beta, signs):
+    """The float64 bound of ``lam . (rows - b)`` at the given slopes and multipliers."""
+    a = lam @ C_out
+    const = -(lam @ b)
+    for name, op in reversed(net.plan):
+        if isinstance(op, Affine):
+            const = const + a @ op.b
+            a = a @ op.W
+        elif isinstance(op, Relu):
+            from verinet.bounds.relax import relu_relaxation
+
+            r = relu_relaxation(lower[op.inputs[0]], upper[op.inputs[0]], None, "adaptive")
+            pos, neg = np.maximum(a, 0), np.minimum(a, 0)
+            const = const + (neg * r.t).sum(axis=1)
+            a = pos * alpha[name] + neg * r.s
+            if name in beta:
+                a = a - beta[name] * signs[name]
+    a = a + lam @ C_in
+    return float(((np.where(a >= 0, lo, hi) * a).sum(axis=1) + const)[0])

@@ -29,7 +29,7 @@ other networks get the sound bound at the initial choice (uniform ``lam``, adapt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from .crown import _backsub
 from .interval import Bounds, slack
 from .relax import Ctx, pool_relaxation, relu_relaxation
 
-__all__ = ["joint_bounds", "chain_of", "optimise_intermediate"]
+__all__ = ["joint_bounds", "chain_of", "optimise_intermediate", "split_trials"]
 
 
 def chain_of(net: Network) -> list[tuple[str, Affine | Relu]] | None:
@@ -236,6 +236,99 @@ def joint_bounds(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     ok = np.isfinite(A).all(axis=1) & np.isfinite(c)
     return (np.where(np.isfinite(total) & ok, total, -np.inf),
             np.where(ok[:, None], A, 0.0), np.where(ok, c, -np.inf), lam)
+
+
+def split_trials(chain, lo: np.ndarray, hi: np.ndarray, lower: Mapping[str, np.ndarray],
+                 upper: Mapping[str, np.ndarray], C_out: np.ndarray, C_in: np.ndarray,
+                 b: np.ndarray, signs: Mapping[str, np.ndarray], start: dict,
+                 choose: Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float64 values of the bound of each candidate split's two children, for ranking
+    splits (filtered smart branching): *unsound*, guidance only.
+
+    ``P`` domains (boxes ``lo, hi`` ``(P, n_in)``, pre-activation bounds ``lower,
+    upper``, split phases ``signs`` as floats, slopes and multipliers ``start`` as for
+    :func:`joint_bounds`'s ``state``) of a ``chain`` (:func:`chain_of`), the rows
+    ``C_out, C_in, b`` combined uniformly.  One backward pass per domain at its slopes
+    gives the coefficient of every Relu's output (Relu name -> ``(P, size)``), from
+    which ``choose`` names the candidates, ``(layer, index)`` ``(P, k)``: candidate
+    ``c`` of domain ``p`` is neuron ``index[p, c]`` of the ``layer[p, c]``-th Relu
+    (-1: none).  A child differs from its domain only at the candidate's neuron (exact
+    on its half; its multiplier 0), so its pass starts at that Relu from the domain's
+    coefficients there.  Returns ``layer, index`` and ``(P, k, 2)``: the active and the
+    inactive child's value (``-inf`` for no candidate).
+    """
+    P = lo.shape[0]
+    K = C_out.shape[0]
+    relus = [i for i, (_, op) in enumerate(chain) if isinstance(op, Relu)]
+    rel, alpha, beta = {}, {}, {}
+    for i in relus:
+        name, op = chain[i]
+        lo_z, hi_z = lower[op.inputs[0]], upper[op.inputs[0]]
+        rel[name] = relu_relaxation(lo_z, hi_z, None, "adaptive")
+        a0 = start.get("alpha", {}).get(name)
+        unstable = (lo_z < 0) & (hi_z > 0)
+        alpha[name] = (rel[name].a if a0 is None else
+                       np.where(unstable & np.isfinite(a0), np.clip(a0, 0.0, 1.0),
+                                rel[name].a))
+        if name in signs:
+            b0 = start.get("beta", {}).get(name)
+            beta[name] = (np.zeros(lo_z.shape) if b0 is None else
+                          np.where((signs[name] != 0) & np.isfinite(b0),
+                                   np.maximum(b0, 0.0), 0.0)) * signs[name]
+    lam = np.full(K, 1.0 / K)
+    w_in = lam @ C_in
+
+    def down(a, const, upto, rows):  # backward through chain[:upto] at rows' relaxations
+        for name, op in reversed(chain[:upto]):
+            if isinstance(op, Affine):
+                const = const + a @ op.b
+                a = vecmat_batch(a, op.W)
+            else:
+                a, const = relu_back(name, a, const, rows)
+        a_in = a + w_in
+        x = np.where(a_in >= 0, lo[rows], hi[rows])
+        return (a_in * x).sum(axis=1) + const
+
+    def relu_back(name, a, const, rows):
+        r = rel[name]
+        pos = np.maximum(a, 0.0)
+        neg = a - pos
+        const = const + (neg * r.t[rows]).sum(axis=1)
+        a = pos * alpha[name][rows] + neg * r.s[rows]
+        if name in beta:  # the Lagrangian term -beta s z of each split s z >= 0
+            a = a - beta[name][rows]
+        return a, const
+
+    a = np.broadcast_to(lam @ C_out, (P, C_out.shape[1]))
+    const = np.full(P, -(lam @ b))
+    at = {}
+    for pos_, (name, op) in reversed(list(enumerate(chain))):
+        if isinstance(op, Affine):
+            const = const + a @ op.b
+            a = vecmat_batch(a, op.W)
+        else:
+            at[pos_] = (a, const)
+            a, const = relu_back(name, a, const, np.arange(P))
+    layer, index = choose({chain[i][0]: at[i][0] for i in relus})
+    out = np.full(layer.shape + (2,), -np.inf)
+    for li, i in enumerate(relus):
+        p, c = np.nonzero(layer == li)
+        if p.size == 0:
+            continue
+        name = chain[i][0]
+        rows = np.repeat(p, 2)
+        j = np.repeat(index[p, c], 2)
+        act = np.tile([True, False], p.size)
+        g, const = at[i][0][rows], at[i][1][rows]
+        gj = g[np.arange(rows.size), j]
+        a2, const = relu_back(name, g, const, rows)
+        # the candidate's neuron: exact on its half (slope 1 or 0, no offset), no beta
+        const = const - np.minimum(gj, 0.0) * rel[name].t[rows, j]
+        a2[np.arange(rows.size), j] = np.where(act, gj, 0.0)
+        val = down(a2, const, i, rows)
+        out[p, c, 0], out[p, c, 1] = val[0::2], val[1::2]
+    return layer, index, out
 
 
 def _prefix(net: Network, node: str) -> Network:

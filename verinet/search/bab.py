@@ -6,10 +6,15 @@ batch at a time, with no LP:
 
 1. **Pop.** Up to ``batch`` domains, the most recently pushed first (depth first: the
    frontier stays near depth x batch domains, and counterexamples surface early).
-2. **Branch.** Each domain carries the neuron chosen for it when it was bounded: the
-   free unstable ReLU with the largest ``|coefficient of its output in the bound| x
-   -l u / (u - l)`` (BaBSR-like: how much its triangle relaxation can loosen the bound),
-   the triangle height alone when every coefficient is zero.
+2. **Branch.** Each domain carries the neuron chosen for it when it was bounded.  The
+   free unstable ReLUs are scored by ``|coefficient of its output in the bound| x
+   -l u / (u - l)`` (BaBSR-like: how much its triangle relaxation can loosen the bound);
+   on chain networks the coefficients are the optimised bound's, and the ``fsb``
+   best-scored get a trial: both children bounded by one float64 backward pass at the
+   domain's slopes and multipliers, the pass starting at the candidate's layer
+   (:func:`~verinet.bounds.joint.split_trials`).  The candidate whose worse child bounds
+   best is split (filtered smart branching); the tallest triangle when no score is
+   positive.  The trial values are a ranking only, never trusted as bounds.
 3. **Bound.** Both children of every popped domain, ``2 x batch`` sub-problems, in one
    :func:`~verinet.bounds.crown_bounds` call: each keeps its parent's intermediate bounds,
    the split neuron clipped by its phase, and back-substitutes only the conjunction's
@@ -38,7 +43,7 @@ import numpy as np
 
 from ..bounds import Bounds, crown_bounds
 from ..bounds.interval import linear_interval
-from ..bounds.joint import joint_bounds, optimise_intermediate
+from ..bounds.joint import chain_of, joint_bounds, optimise_intermediate, split_trials
 from ..constraints.encoding import input_rows_lower
 from ..constraints.relu import neuron_kind
 from ..counterexample import CexChecker
@@ -54,6 +59,9 @@ __all__ = ["relu_bab"]
 #: optimised ones (smaller, not to throw them away; on oval21's cifar_base_kw img4631,
 #: 0.1 kept the open domains near depth 47 where 0.5 let them sink past depth 100)
 _COLD_LR, _WARM_LR = 0.5, 0.1
+
+#: children per chunk of the branching trials (bounds the memory of the trial passes)
+_TRIAL_ROWS = 2048
 
 ExactLeaf = Callable[[dict[str, np.ndarray], object], "str | tuple[str, np.ndarray | None]"]
 
@@ -135,8 +143,8 @@ class _Frontier:
 
 def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
              stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 256.0,
-             exact_leaf: ExactLeaf | None = None, order: list[int] | None = None
-             ) -> SplitOutcome:
+             exact_leaf: ExactLeaf | None = None, order: list[int] | None = None,
+             fsb: int = 16) -> SplitOutcome:
     """Decide one property case by batched branch and bound over ReLU phases.
 
     Args:
@@ -149,6 +157,8 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
         exact_leaf: ``exact_leaf(phases, box)`` for leaves (see ``reluplex.ExactLeaf``).
         order: the conjunctions to search, in this order (default: all, in order); the
             caller has closed the others.
+        fsb: branching candidates per domain tried by a trial bound (filtered smart
+            branching, on chain networks with ``iters``); 1: the BaBSR-like score alone.
     Returns:
         ``SplitOutcome`` ``sat`` (confirmed), ``unsat``, ``timeout`` or ``unknown``.
     """
@@ -157,7 +167,7 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     root = _root(network, case, stats, iters)
     return each_conjunction(
         (_Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
-                 max_mib, exact_leaf, root).run
+                 max_mib, exact_leaf, root, fsb).run
          for j in (range(len(case.bad)) if order is None else order)), deadline)
 
 
@@ -184,10 +194,11 @@ class _Search:
 
     def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
                  deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
-                 exact_leaf: ExactLeaf | None, root: Bounds):
+                 exact_leaf: ExactLeaf | None, root: Bounds, fsb: int = 1):
         self.net, self.conj, self.checker = net, conj, checker
         self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
         self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
+        self.chain, self.fsb = chain_of(net), fsb
         self.lo, self.hi = case.box.lower, case.box.upper
         self.relus = [n for n, op in net.plan if isinstance(op, Relu)]
         self.pre = [net.op(n).inputs[0] for n in self.relus]
@@ -272,6 +283,7 @@ class _Search:
         gap = (rl - self.conj.b).max(axis=1)
         open_ = ~b.infeasible & (gap <= 0)
         A = b.lower_A + self.C_in[None]  # (B, k, n): rows' linear lower bounds
+        trial = False
         if self.iters > 0 and open_.any():
             t = time.monotonic()
             idx = np.flatnonzero(open_)
@@ -289,6 +301,7 @@ class _Search:
             open_[idx[~still]] = False
             alpha, beta = ({k: state[part][k][still] for k in state[part]}
                            for part in ("alpha", "beta"))
+            trial = self.chain is not None and self.fsb > 1
             A = A[open_]
             A[:, 0] = Aj[still]  # the joint bound's own corner for the candidate
             row = np.zeros(A.shape[0], dtype=int)
@@ -303,7 +316,8 @@ class _Search:
                             {}, {})
         self._candidates(A[np.arange(idx.size), row])
         fx = {k: v[idx] for k, v in fixed.items()}
-        layer, index = self._pick(b, fx, idx, np.argmax(rl[idx] - self.conj.b, axis=1))
+        layer, index = self._pick(b, fx, idx, np.argmax(rl[idx] - self.conj.b, axis=1),
+                                  {"alpha": alpha, "beta": beta} if trial else None)
         nan = np.full((idx.size, 1), np.nan, dtype=np.float32)
         keep_a = {n: alpha[n].astype(np.float32) if n in alpha else
                   np.broadcast_to(nan, (idx.size, fx[n].shape[1])) for n in self.relus}
@@ -314,31 +328,69 @@ class _Search:
                         keep_a, keep_b)
 
     def _pick(self, b: Bounds, fixed: dict[str, np.ndarray], idx: np.ndarray,
-              row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              row: np.ndarray, state: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """Per domain the Relu (index into ``self.relus``, -1: none left) and neuron to
-        split: the largest ``|lam| x triangle height`` among free unstable neurons."""
+        split.  Scores of free unstable neurons: ``|coefficient of its output| x
+        triangle height`` (BaBSR-like: how much its relaxation can loosen the bound).
+        With ``state`` (the domains' optimised slopes and multipliers, chain networks)
+        the coefficients are those of the optimised bound, and of the ``self.fsb`` best
+        scored the one whose worse child has the best trial bound is taken (filtered
+        smart branching, :func:`~verinet.bounds.joint.split_trials`); else the
+        coefficients of ``b``'s bound and the best score.  The tallest triangle when no
+        neuron has a positive score."""
         P = idx.size
-        best = np.full(P, -np.inf)
-        best_h = np.full(P, -np.inf)
-        layer, index = np.full(P, -1), np.zeros(P, dtype=int)
-        layer_h, index_h = np.full(P, -1), np.zeros(P, dtype=int)
-        coef = b.lam or {}  # empty when the bound reaches no Relu (all inactive)
-        for li, (name, pre) in enumerate(zip(self.relus, self.pre)):
+        heights = []
+        for name, pre in zip(self.relus, self.pre):
             lo, hi = b.lower[pre][idx], b.upper[pre][idx]
             ok = (fixed[name] == 0) & (lo < 0) & (hi > 0)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 h = np.where(ok, -lo * hi / (hi - lo), -np.inf)
-                h = np.where(np.isnan(h), 0.0, h)
-                lam = np.abs(coef[name][idx, row]) if name in coef else 0.0
-                s = np.where(ok, lam * np.where(np.isfinite(h), h, 0.0), -np.inf)
-            for score, top, lay, ind in ((s, best, layer, index), (h, best_h, layer_h,
-                                                                   index_h)):
-                j = np.argmax(score, axis=1)
-                v = score[np.arange(P), j]
-                better = v > top
-                top[better], lay[better], ind[better] = v[better], li, j[better]
-        fall = ~(best > 0)  # no neuron with a positive score: the tallest triangle
-        layer[fall], index[fall] = layer_h[fall], index_h[fall]
+            heights.append(np.where(np.isnan(h), 0.0, h))
+        H = np.concatenate(heights, axis=1)
+        start = np.cumsum([0] + [h.shape[1] for h in heights])
+
+        def top(coef: dict[str, np.ndarray], rows, k: int):
+            """The ``k`` best scored neurons of domains ``rows`` (layer, index);
+            ``coef`` per Relu for those domains."""
+            Hr = H[rows]
+            S = np.concatenate([np.abs(coef[n]) if n in coef else np.zeros((Hr.shape[0], m))
+                                for n, m in zip(self.relus, np.diff(start))], axis=1)
+            S = np.where(Hr > -np.inf, S * np.where(np.isfinite(Hr), Hr, 0.0), -np.inf)
+            k = min(k, S.shape[1])
+            t = (np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1]
+                 else np.tile(np.arange(k), (S.shape[0], 1)))
+            lay = np.searchsorted(start, t, side="right") - 1
+            lay = np.where(np.take_along_axis(S, t, 1) > 0, lay, -1)
+            return lay, t - start[np.maximum(lay, 0)]
+
+        if state is None:
+            coef = {n: v[idx, row] for n, v in (b.lam or {}).items()}
+            layer, index = (v[:, 0] for v in top(coef, slice(None), 1))
+        else:
+            layer, index = np.full(P, -1), np.zeros(P, dtype=int)
+            step = max(1, _TRIAL_ROWS // (2 * self.fsb))
+            for s0 in range(0, P, step):
+                sl = slice(s0, min(P, s0 + step))
+                rows = idx[sl]
+                lay, ind, val = split_trials(
+                    self.chain, np.broadcast_to(self.lo, (rows.size, self.lo.shape[0])),
+                    np.broadcast_to(self.hi, (rows.size, self.hi.shape[0])),
+                    {p: b.lower[p][rows] for p in self.pre},
+                    {p: b.upper[p][rows] for p in self.pre}, self.conj.A_out, self.C_in,
+                    self.conj.b, {n: v[sl].astype(np.float64) for n, v in fixed.items()
+                                  if v[sl].any()},
+                    {part: {n: v[sl] for n, v in state[part].items()}
+                     for part in ("alpha", "beta")},
+                    lambda coef, sl=sl: top(coef, sl, self.fsb))
+                c = np.argmax(np.where(lay >= 0, val.min(axis=2), -np.inf), axis=1)
+                r = np.arange(c.size)
+                layer[sl], index[sl] = lay[r, c], ind[r, c]
+        fall = layer < 0  # no neuron with a positive score: the tallest triangle
+        tall = np.argmax(H, axis=1)
+        some = H[np.arange(P), tall] > -np.inf
+        flay = np.searchsorted(start, tall, side="right") - 1
+        layer[fall] = np.where(some, flay, -1)[fall]
+        index[fall] = (tall - start[flay])[fall]
         return layer, index
 
     # ------------------------------------------------------------------ pieces
