@@ -74,6 +74,10 @@ def test_run_kill_resume_rerun(tmp_path: Path, quick: None,
     assert "WRONG" not in summary
     assert "| 3 | 2 | 1 | 1 | 0 | 1 | 0 | 0 |" in summary
     assert "| 20 |" in summary  # score: two correct answers
+    # peak memory: measured in the instances that answered (a killed one reports none)
+    peaks = [rows[v]["peak_mib"] for v in ("sat.vnnlib", "unsat.vnnlib")]
+    assert all(10 < p < 4096 for p in peaks) and "peak_mib" not in rows["slow.vnnlib"]
+    assert f"| {max(peaks):.0f} | 20 |" in summary and "over the 2 of 3 instances" in summary
 
     # interrupted run: drop one line; only that instance is computed again
     lines = (out / "results.jsonl").read_text().splitlines()

@@ -48,6 +48,8 @@ def score(rows: Iterable[Row]) -> int:
 def summarize(rows: Sequence[Row]) -> dict[str, Any]:
     """Counts, times and score of a run."""
     times = [float(r.get("time", 0.0)) for r in rows]
+    peaks = [float(r["peak_mib"]) for r in rows
+             if isinstance(r.get("peak_mib"), (int, float)) and not isinstance(r["peak_mib"], bool)]
 
     def count(status: str) -> int:
         return sum(r.get("status") == status for r in rows)
@@ -64,6 +66,8 @@ def summarize(rows: Sequence[Row]) -> dict[str, Any]:
         "total_time": sum(times),
         "median_time": statistics.median(times) if times else 0.0,
         "worst_time": max(times) if times else 0.0,
+        "peak_mib": max(peaks) if peaks else None,
+        "measured": len(peaks),
         "score": score(rows),
     }
 
@@ -83,15 +87,20 @@ def summary_markdown(rows: Sequence[Row], title: str = "verinet bench", note: st
         lines.append("")
     lines += [
         "| instances | decided | sat | unsat | unknown | timeouts | errors | wrong | "
-        "total time (s) | median time (s) | worst time (s) | score |",
-        "| " + " | ".join(["---"] * 12) + " |",
+        "total time (s) | median time (s) | worst time (s) | peak memory (MiB) | score |",
+        "| " + " | ".join(["---"] * 13) + " |",
         f"| {s['instances']} | {s['decided']} | {s['sat']} | {s['unsat']} | {s['unknown']} | "
         f"{s['timeouts']} | {s['errors']} | {s['wrong']} | {s['total_time']:.1f} | "
-        f"{s['median_time']:.2f} | {s['worst_time']:.2f} | {s['score']} |",
+        f"{s['median_time']:.2f} | {s['worst_time']:.2f} | "
+        f"{'-' if s['peak_mib'] is None else format(s['peak_mib'], '.0f')} | {s['score']} |",
         "",
         f"Score: VNN-COMP rules, +{SCORE_CORRECT} per correct sat/unsat answer, "
         f"{SCORE_WRONG} per wrong one, 0 otherwise (an answer without an expected result "
         "scores 0).",
+        "",
+        f"Peak memory: the largest resident set of an instance's process (with any worker "
+        f"processes it started), over the {s['measured']} of {s['instances']} instances "
+        "that returned an answer (a process killed at its deadline reports none).",
     ]
     undecided = [r for r in rows if r.get("status") not in _DECIDED]
     if undecided:

@@ -321,8 +321,23 @@ def _worker(onnx_path: str, vnnlib_path: str, timeout: float, config: Any, conn:
     except Exception as e:  # recorded, never silently dropped
         res = {"status": "error", "time": time.monotonic() - start, "stats": {},
                "reason": f"{type(e).__name__}: {e}"}
+    peak = _peak_mib()
+    if peak is not None:
+        res["peak_mib"] = peak
     conn.send(res)
     conn.close()
+
+
+def _peak_mib() -> float | None:
+    """The peak resident memory of this process and of the children it waited for, in
+    MiB (``None`` where the platform cannot tell)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return round(kib / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _certificate(log: Any, onnx_path: str, vnnlib_path: str, path: str, semantics: str
@@ -616,7 +631,7 @@ def run_bench(folder: Path, out: Path, *, jobs: int | None = None, pattern: str 
             "stats": res.get("stats", {}), "reason": res.get("reason", "")}
         if "semantics" in res:
             row["semantics"] = res["semantics"]
-        for k in ("proof", "proof_error"):
+        for k in ("proof", "proof_error", "peak_mib"):
             if k in res:
                 row[k] = res[k]
         try:  # the results file first: a row never names a file not yet written
