@@ -324,8 +324,11 @@ def _worker(onnx_path: str, vnnlib_path: str, timeout: float, config: Any, conn:
     peak = _peak_mib()
     if peak is not None:
         res["peak_mib"] = peak
-    conn.send(res)
-    conn.close()
+    try:
+        conn.send(res)
+        conn.close()
+    except (BrokenPipeError, OSError):  # the parent gave up on this instance meanwhile
+        pass
 
 
 def _peak_mib() -> float | None:

@@ -35,8 +35,11 @@ and inside the bounds); ``unknown`` when the frontier would outgrow ``max_mib`` 
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,7 +147,7 @@ class _Frontier:
 def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
              stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 256.0,
              exact_leaf: ExactLeaf | None = None, order: list[int] | None = None,
-             fsb: int = 16) -> SplitOutcome:
+             fsb: int = 16, threads: int = 1) -> SplitOutcome:
     """Decide one property case by batched branch and bound over ReLU phases.
 
     Args:
@@ -159,6 +162,8 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
             caller has closed the others.
         fsb: branching candidates per domain tried by a trial bound (filtered smart
             branching, on chain networks with ``iters``); 1: the BaBSR-like score alone.
+        threads: batches bounded at once, one per thread (numpy and scipy release the
+            interpreter lock in their products); each round pops one batch per thread.
     Returns:
         ``SplitOutcome`` ``sat`` (confirmed), ``unsat``, ``timeout`` or ``unknown``.
     """
@@ -167,7 +172,7 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     root = _root(network, case, stats, iters)
     return each_conjunction(
         (_Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
-                 max_mib, exact_leaf, root, fsb).run
+                 max_mib, exact_leaf, root, fsb, threads).run
          for j in (range(len(case.bad)) if order is None else order)), deadline)
 
 
@@ -194,11 +199,13 @@ class _Search:
 
     def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
                  deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
-                 exact_leaf: ExactLeaf | None, root: Bounds, fsb: int = 1):
+                 exact_leaf: ExactLeaf | None, root: Bounds, fsb: int = 1,
+                 threads: int = 1):
         self.net, self.conj, self.checker = net, conj, checker
         self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
         self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
-        self.chain, self.fsb = chain_of(net), fsb
+        self.chain, self.fsb, self.threads = chain_of(net), fsb, max(1, threads)
+        self.lock = threading.Lock()  # the stats, the checker and ``cex`` across threads
         self.lo, self.hi = case.box.lower, case.box.upper
         self.relus = [n for n, op in net.plan if isinstance(op, Relu)]
         self.pre = [net.op(n).inputs[0] for n in self.relus]
@@ -217,25 +224,42 @@ class _Search:
         root = self._bound(fixed, self.root)
         front = _Frontier()
         front.push(self._open(root, fixed, np.zeros(1, dtype=int), {}, {}))
-        while front.size:
-            if self.cex is not None:
-                return SplitOutcome("sat", self.cex)
-            if time.monotonic() > self.deadline:
-                return SplitOutcome("timeout")
-            if front.nbytes > self.max_bytes:
-                return SplitOutcome("unknown", reason=(
-                    f"branch and bound: {front.size} open domains exceed the memory cap "
-                    f"({self.max_bytes / 2 ** 20:.0f} MiB)"))
-            doms = front.pop(self.batch)
-            self.stats.nodes += doms.n
-            self.stats.max_depth = max(self.stats.max_depth, int(doms.depth.max()))
-            leaf = doms.pick_layer < 0
-            for i in np.flatnonzero(leaf):
-                self._leaf(doms.take(slice(i, i + 1)))
-            if self.cex is not None:
-                return SplitOutcome("sat", self.cex)
-            if not leaf.all():
-                front.push(self._branch(doms.take(~leaf)))
+        pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        try:
+            while front.size:
+                if self.cex is not None:
+                    return SplitOutcome("sat", self.cex)
+                if time.monotonic() > self.deadline:
+                    return SplitOutcome("timeout")
+                if front.nbytes > self.max_bytes:
+                    return SplitOutcome("unknown", reason=(
+                        f"branch and bound: {front.size} open domains exceed the memory "
+                        f"cap ({self.max_bytes / 2 ** 20:.0f} MiB)"))
+                batches = []
+                for _ in range(self.threads):  # one batch per thread
+                    if not front.size:
+                        break
+                    doms = front.pop(self.batch)
+                    self.stats.nodes += doms.n
+                    self.stats.max_depth = max(self.stats.max_depth, int(doms.depth.max()))
+                    leaf = doms.pick_layer < 0
+                    for i in np.flatnonzero(leaf):
+                        self._leaf(doms.take(slice(i, i + 1)))
+                    if not leaf.all():
+                        batches.append(doms.take(~leaf))
+                if self.cex is not None:
+                    return SplitOutcome("sat", self.cex)
+                if pool is None or len(batches) < 2:
+                    children = [self._branch(d) for d in batches]
+                else:  # the deadline (a context variable) goes with each batch
+                    children = [f.result() for f in [
+                        pool.submit(contextvars.copy_context().run, self._branch, d)
+                        for d in batches]]
+                for c in children:
+                    front.push(c)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         if self.cex is not None:
             return SplitOutcome("sat", self.cex)
         return SplitOutcome("unknown", reason=self.unknown) if self.unknown else (
@@ -268,8 +292,9 @@ class _Search:
         hi = np.broadcast_to(self.hi, (B, self.hi.shape[0]))
         b = crown_bounds(self.net, lo, hi, self.conj.A_out, fixed=fixed, keep=keep,
                          record=tuple(self.relus))
-        self.stats.boxes += B
-        self.stats.time_bounds += time.monotonic() - t
+        with self.lock:
+            self.stats.boxes += B
+            self.stats.time_bounds += time.monotonic() - t
         return b
 
     def _open(self, b: Bounds, fixed: dict[str, np.ndarray], depth: np.ndarray,
@@ -296,7 +321,8 @@ class _Search:
                 self.C_in, self.conj.b, np.arange(P), np.ones((P, self.conj.k), bool),
                 iters=self.iters, fixed={k: v[idx] for k, v in fixed.items()},
                 state=state, lr=_WARM_LR if alpha else _COLD_LR)
-            self.stats.time_bounds += time.monotonic() - t
+            with self.lock:
+                self.stats.time_bounds += time.monotonic() - t
             still = val <= 0
             open_[idx[~still]] = False
             alpha, beta = ({k: state[part][k][still] for k in state[part]}
@@ -402,12 +428,15 @@ class _Search:
         y = self.net.evaluate(X)
         s = self.conj.slack(X, y).min(axis=1)
         for i in np.flatnonzero(s >= 0)[:4]:
-            self.stats.candidates += 1
-            cex = self.checker.confirm(X[i], "relu-bab corner")
-            if cex is not None:
-                self.cex = cex
-                return
-            self.stats.rejected += 1
+            with self.lock:  # one check at a time, and none after a counterexample
+                if self.cex is not None:
+                    return
+                self.stats.candidates += 1
+                cex = self.checker.confirm(X[i], "relu-bab corner")
+                if cex is not None:
+                    self.cex = cex
+                    return
+                self.stats.rejected += 1
 
     def _leaf(self, d: _Domains) -> None:
         """A domain with every unstable ReLU fixed: z3 with its phases, when given."""
