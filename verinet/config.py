@@ -139,6 +139,8 @@ class SearchConfig:
       trial bound; the split whose worse child bounds best is taken (filtered smart
       branching; 1: the score alone).  On oval21's cifar_base_kw img5303, 16 candidates
       close the tree in 47 domains and 3.5 s, the score alone in 1,375 and 14.8 s.
+    * ``bab_threads``: batches bounded at once, one per thread (``verify_parallel`` sets
+      it to its ``jobs`` for a branch-and-bound query, which then runs in one process).
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
@@ -149,6 +151,7 @@ class SearchConfig:
     bab_share: float = 0.5
     bab_min_relus: int = 256
     bab_candidates: int = 16
+    bab_threads: int = 1
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
@@ -173,10 +176,11 @@ class SearchConfig:
         if not 0 < self.bab_share <= 1:
             raise ValueError(f"bab_share must be in (0, 1], got {self.bab_share!r}")
         if (self.bab_batch < 1 or self.bab_iters < 0 or not self.bab_max_mib > 0
-                or self.bab_candidates < 1):
-            raise ValueError("bab_batch and bab_candidates must be at least 1, bab_iters "
-                             f"at least 0 and bab_max_mib positive, got {self.bab_batch!r}, "
-                             f"{self.bab_candidates!r}, {self.bab_iters!r}, "
+                or self.bab_candidates < 1 or self.bab_threads < 1):
+            raise ValueError("bab_batch, bab_candidates and bab_threads must be at least "
+                             "1, bab_iters at least 0 and bab_max_mib positive, got "
+                             f"{self.bab_batch!r}, {self.bab_candidates!r}, "
+                             f"{self.bab_threads!r}, {self.bab_iters!r}, "
                              f"{self.bab_max_mib!r}")
 
     @property

@@ -19,6 +19,9 @@ one deadline) through a queue of tasks:
 - for the cases after it, and after other engines, each case's box bisected level by
   level along the input its rows are most sensitive to, into about ``8 * jobs`` boxes.
 
+A query that ReLU splitting decides by branch and bound (wide chain networks, image-sized
+inputs) instead stays in this process, its batches of domains bounded on ``jobs`` threads.
+
 Idle workers take the next task, so the load balances itself.  The first confirmed
 counterexample from any worker (replayed here in float64 and onnxruntime) ends every
 worker: ``sat``; ``unsat`` only when every task is ``unsat``.
@@ -38,7 +41,7 @@ from .counterexample import CexChecker
 from .network.ir import Network
 from .result import Result, Stats, Status
 from .spec.property import Box, Case, Property
-from .verify import verify
+from .verify import bab_query, verify
 
 __all__ = ["verify_parallel", "split_box", "usable_cores"]
 
@@ -182,11 +185,21 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     share runs to its end).
 
     Falls back to the one-process ``verify`` when ``jobs <= 1`` or the network has no
-    model file the workers could load."""
+    model file the workers could load.  A query decided by branch and bound over ReLU
+    phases (:func:`verinet.verify.bab_query`) also runs in this process, its batches
+    bounded on ``jobs`` threads (``SearchConfig.bab_threads``): its domains share one
+    frontier, where input boxes of an image would split nothing that matters."""
     config = config or VerifierConfig()
     t0 = time.monotonic() if start is None else start
     deadline = t0 + timeout
     path = network.meta.get("path")
+    if jobs > 1 and bab_query(network, config):
+        threaded = dataclasses.replace(config, search=dataclasses.replace(
+            config.search, bab_threads=max(jobs, config.search.bab_threads)))
+        r = verify(network, prop, timeout=timeout, config=threaded, start=t0)
+        return dataclasses.replace(r, stats=dataclasses.replace(
+            r.stats, strategy=f"{r.stats.strategy or 'relu'} (branch and bound on {jobs} "
+                              "threads)"))
     if jobs <= 1 or not path:
         return verify(network, prop, timeout=timeout, config=config, start=t0)
     sem = "float32" if config.semantics == "float32" and network.models_float else "real"

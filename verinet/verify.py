@@ -342,12 +342,23 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
             share = now + s.bab_share * (deadline - now)
             out = relu_bab(network, case, checker, share, stats, batch=s.bab_batch,
                            iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf,
-                           fsb=s.bab_candidates)
+                           fsb=s.bab_candidates, threads=s.bab_threads)
             if out.status in ("sat", "unsat") or time.monotonic() > deadline:
                 return out  # else the LP search takes over with the rest of the time
         return split_relus(case, deadline, tree.root() if tree is not None else None,
                            exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")
+
+
+def bab_query(network: Network, config: VerifierConfig) -> bool:
+    """Whether ``verify`` would decide a property of ``network`` by ReLU splitting with
+    branch and bound (the strategy ``auto`` picks ReLU splitting above
+    ``input_split_max_dims`` inputs)."""
+    strategy = config.search.strategy
+    if strategy == "auto":
+        strategy = ("input" if network.n_inputs <= config.search.input_split_max_dims
+                    else "relu")
+    return strategy == "relu" and _use_bab(network, config)
 
 
 def _use_bab(network: Network, config: VerifierConfig) -> bool:

@@ -89,3 +89,41 @@ def test_deadline_and_memory_cap():
         capped = relu_bab(net, case, CexChecker(net, prop), time.monotonic() + 20, Stats(),
                           batch=4, max_mib=1e-3)
         assert capped.status == "unknown" and "memory cap" in capped.reason
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+@pytest.mark.parametrize("shift", [-0.05, 0.02])
+def test_threads_change_the_time_not_the_answer(seed, shift):
+    """Two batches a round on two threads: the same answers as one thread."""
+    net = _chain([24, 24], seed)
+    case = _case(net, seed, shift)
+    prop = Property((case,), net.n_inputs, net.n_outputs)
+    res = {}
+    for threads in (1, 2):
+        cfg = VerifierConfig(search=SearchConfig(strategy="relu", relu_engine="bab",
+                                                 bab_threads=threads, bab_batch=4),
+                             attack=AttackConfig(enabled=False))
+        res[threads] = verify(net, prop, timeout=30, config=cfg)
+    assert res[1].status.decided and res[1].status == res[2].status, res
+    if res[2].status is Status.SAT:
+        y = net.evaluate(res[2].counterexample.x[None])[0]
+        assert y[0] - y[1] <= case.bad[0].b[0]
+    with pytest.raises(ValueError, match="bab_threads"):
+        SearchConfig(bab_threads=0)
+
+
+def test_parallel_runs_branch_and_bound_on_threads():
+    """verify_parallel keeps a branch-and-bound query in one process, on ``jobs`` threads
+    (an in-memory network: no model file is needed for that)."""
+    from verinet.parallel import verify_parallel
+    from verinet.verify import bab_query
+
+    net = _chain([160, 160], 2, n_in=16)
+    case = _case(net, 2, -0.1)
+    prop = Property((case,), net.n_inputs, net.n_outputs)
+    assert bab_query(net, VerifierConfig())
+    assert not bab_query(net, VerifierConfig(search=SearchConfig(strategy="input")))
+    one = verify(net, prop, timeout=60)
+    two = verify_parallel(net, prop, timeout=60, jobs=2)
+    assert "branch and bound on 2 threads" in two.stats.strategy
+    assert one.status.decided and one.status == two.status
