@@ -203,7 +203,8 @@ def test_optimised_intermediate_bounds_hold_and_never_loosen(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_split_trials_match_a_full_pass_on_each_child(seed):
     """The trial value of each candidate's child (a pass started at the candidate's Relu)
-    equals a whole backward pass on that child at the same slopes and multipliers."""
+    equals a whole float64 backward pass on that child at the same slopes and multipliers
+    (to float32 precision: the trials run in float32)."""
     from verinet.bounds.joint import _ascend, split_trials
 
     net = _chain([4, 10, 10, 10, 3], seed)
@@ -259,7 +260,7 @@ def test_split_trials_match_a_full_pass_on_each_child(seed):
                 # the same value, computed by the sound bound's own code path
                 ref = _value(net, lower, upper, lo[p:p + 1], hi[p:p + 1], C_out, C_in, b,
                              lam, alpha, beta, sg)
-                assert val[p, c, side] == pytest.approx(ref, rel=1e-9, abs=1e-9)
+                assert val[p, c, side] == pytest.approx(ref, rel=1e-4, abs=1e-4)  # float32
                 checked += 1
     assert checked > 20
 

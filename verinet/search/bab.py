@@ -46,7 +46,7 @@ import numpy as np
 
 from ..bounds import Bounds, crown_bounds
 from ..bounds.interval import linear_interval
-from ..bounds.joint import chain_of, joint_bounds, optimise_intermediate, split_trials
+from ..bounds.joint import FAST, chain_of, joint_bounds, optimise_intermediate, split_trials
 from ..constraints.encoding import input_rows_lower
 from ..constraints.relu import neuron_kind
 from ..counterexample import CexChecker
@@ -320,7 +320,7 @@ class _Search:
                 np.broadcast_to(self.hi, (P, self.hi.shape[0])), self.conj.A_out,
                 self.C_in, self.conj.b, np.arange(P), np.ones((P, self.conj.k), bool),
                 iters=self.iters, fixed={k: v[idx] for k, v in fixed.items()},
-                state=state, lr=_WARM_LR if alpha else _COLD_LR)
+                state=state, lr=_WARM_LR if alpha else _COLD_LR, guide=FAST)
             with self.lock:
                 self.stats.time_bounds += time.monotonic() - t
             still = val <= 0
