@@ -541,7 +541,8 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relu-engine", choices=("auto", "lp", "bab"), default="auto",
                    help="how ReLU splitting runs: bab (batched branch and bound on optimised "
                         "bounds), lp (depth first over one LP) or auto (default: bab on "
-                        "chain networks with at least 256 ReLUs, lp elsewhere)")
+                        "chain networks with at least 256 ReLUs in two or more layers, lp "
+                        "elsewhere)")
     p.add_argument("--no-attack", action="store_true",
                    help="skip the falsification pass before the search")
     p.add_argument("--strict-as-nonstrict", action="store_true",

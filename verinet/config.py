@@ -126,13 +126,18 @@ class SearchConfig:
       optimised bounds (:mod:`verinet.search.bab`), ``"lp"`` depth first over one LP
       (:mod:`verinet.search.reluplex`), ``"auto"`` branch and bound on chain networks
       (``Affine``/``Relu`` only: its optimised bounds need one) with at least
-      ``bab_min_relus`` ReLUs, and the LP elsewhere (on narrow networks an LP per node is
-      cheap and exact where the bounds need many splits: reach_prob_density's gcas_0,
-      64 ReLUs, takes 63 s over the LP and times out at 600 s in branch and bound).
-      While a certificate is recorded, always the LP.  Branch and bound gets
-      ``bab_share`` of the time left; a case it has not decided by then (or leaves
-      ``unknown``) goes to the LP search for the rest (verivital's avgpool prop_14_0.04:
-      the LP search proves it in 33 s, branch and bound not in 300 s).
+      ``bab_min_relus`` ReLUs in at least two ReLU layers, and the LP elsewhere.  On
+      narrow networks an LP per node is cheap and exact where the bounds need many
+      splits (reach_prob_density's gcas_0, 64 ReLUs: 63 s over the LP, a timeout at
+      600 s in branch and bound).  With one ReLU layer the first layer's bounds are
+      exact, the LP's triangle relaxation is what the optimised bounds tend to, and the
+      LP solves it to optimality (verivital's avgpool prop_14_0.04, 23,328 ReLUs in one
+      layer: 33 s over the LP, 271 s in branch and bound).  While a certificate is
+      recorded, always the LP.  Branch and bound gets ``bab_share`` of the time left
+      (default all of it); a case it leaves ``unknown`` (or has not decided by then)
+      goes to the LP search for the rest.  On deeper wide networks the LP search does
+      not pay: on oval21's cifar_wide_kw img19, given half of 720 s after branch and
+      bound, it solved 2 LPs.
     * ``bab_batch``, ``bab_iters``, ``bab_max_mib``: domains split per round, optimised-bound
       steps per round, and the memory cap of the open domains (beyond it: ``unknown``).
     * ``bab_candidates``: per domain, the best-scored neurons whose two children get a
@@ -148,7 +153,7 @@ class SearchConfig:
     bab_batch: int = 64
     bab_iters: int = 10
     bab_max_mib: float = 256.0
-    bab_share: float = 0.5
+    bab_share: float = 1.0
     bab_min_relus: int = 256
     bab_candidates: int = 16
     bab_threads: int = 1

@@ -366,9 +366,11 @@ def _use_bab(network: Network, config: VerifierConfig) -> bool:
     engine = config.search.relu_engine
     if engine == "auto":
         from .bounds.joint import chain_of
+        from .network.ops import Relu
 
-        return (chain_of(network) is not None
-                and network.relu_count >= config.search.bab_min_relus)
+        chain = chain_of(network)
+        return (chain is not None and network.relu_count >= config.search.bab_min_relus
+                and sum(isinstance(op, Relu) for _, op in chain) >= 2)
     return engine == "bab"
 
 

@@ -69,9 +69,10 @@ def test_branch_and_bound_agrees_with_the_lp_search(seed, shift):
 
 
 def test_engine_choice():
-    wide, narrow = _chain([200, 100], 0), _chain([20, 20], 0)
+    wide, narrow, single = _chain([200, 100], 0), _chain([20, 20], 0), _chain([400], 0)
     auto = VerifierConfig()
     assert _use_bab(wide, auto) and not _use_bab(narrow, auto)
+    assert not _use_bab(single, auto)  # one ReLU layer: the LP search
     assert _use_bab(narrow, VerifierConfig(search=SearchConfig(relu_engine="bab")))
     assert not _use_bab(wide, VerifierConfig(search=SearchConfig(relu_engine="lp")))
     with pytest.raises(ValueError, match="relu_engine"):
