@@ -18,7 +18,7 @@ import numpy as np
 from ..network.ir import Network
 from ..spec.property import Case, Conjunction
 
-__all__ = ["pgd_case", "polish", "STEP_SECONDS"]
+__all__ = ["pgd_case", "pgd_from", "polish", "STEP_SECONDS"]
 
 #: Seconds one gradient step of a group of starts should take (see :func:`pgd_case`).
 STEP_SECONDS = 0.2
@@ -63,6 +63,17 @@ def pgd_case(network: Network, case: Case, rng: np.random.Generator, *, starts: 
     margins = np.concatenate([m for m, _ in found])
     points = np.concatenate([p for _, p in found])
     return points[np.argsort(-margins)]
+
+
+def pgd_from(network: Network, conj: Conjunction, x: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray, steps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """From the starts ``x`` ``(B, n)`` of the box ``lo, hi``, ``steps`` signed-gradient
+    steps on ``conj``'s margin (the schedule of :func:`pgd_case`); returns the best point
+    of each start and its margin (candidates: ``margin >= 0`` still needs confirming)."""
+    A_in = conj.A_in if conj.A_in is not None else np.zeros((conj.k, lo.size))
+    best_x, best_m = x.copy(), np.full(x.shape[0], -np.inf)
+    _ascend(network, conj, A_in, x, best_x, best_m, lo, hi, steps, None)
+    return best_x, best_m
 
 
 def _ascend(network: Network, conj, A_in: np.ndarray, x: np.ndarray, best_x: np.ndarray,

@@ -24,8 +24,10 @@ batch at a time, with no LP:
    exceeds ``b`` or its phases are infeasible; the bounds are sound under the child's
    phases (the relaxation of a fixed neuron is exact on its half).
 4. **Candidates.** For every open child, the input corner that minimises the linear
-   lower bound of the conjunction is run through the network; a point in the bad region
-   goes to ``checker.confirm`` and, confirmed, answers ``sat``.
+   lower bound of the conjunction is run through the network; when none is in the bad
+   region, the 16 nearest get 8 signed-gradient steps on the margin (PGD over the box,
+   batched).  A point in the bad region goes to ``checker.confirm`` and, confirmed,
+   answers ``sat``.
 5. **Leaves.** A domain with no free unstable ReLU is handed to ``exact_leaf`` (z3 with
    those phases) when given, else the conjunction is ``unknown``.
 
@@ -50,6 +52,7 @@ from ..bounds.joint import FAST, chain_of, joint_bounds, optimise_intermediate, 
 from ..constraints.encoding import input_rows_lower
 from ..constraints.relu import neuron_kind
 from ..counterexample import CexChecker
+from ..falsify.pgd import pgd_from
 from ..network.ir import Network
 from ..network.ops import MaxPool, Relu
 from ..result import Counterexample, Stats
@@ -62,6 +65,9 @@ __all__ = ["relu_bab"]
 #: optimised ones (smaller, not to throw them away; on oval21's cifar_base_kw img4631,
 #: 0.1 kept the open domains near depth 47 where 0.5 let them sink past depth 100)
 _COLD_LR, _WARM_LR = 0.5, 0.1
+
+#: candidates per round given gradient steps when no corner is in the bad region
+_PGD_STARTS, _PGD_STEPS = 16, 8
 
 #: children per chunk of the branching trials (bounds the memory of the trial passes)
 _TRIAL_ROWS = 2048
@@ -421,18 +427,26 @@ class _Search:
 
     # ------------------------------------------------------------------ pieces
     def _candidates(self, A: np.ndarray) -> None:
-        """The corners minimising the rows' linear lower bounds ``A (P, n)``, checked."""
+        """The corners minimising the rows' linear lower bounds ``A (P, n)``, checked;
+        when none is in the bad region, the ``_PGD_STARTS`` nearest get ``_PGD_STEPS``
+        signed-gradient steps on the margin (anywhere in the box: a point there in the
+        bad region answers, whatever domain it falls in)."""
         if A.shape[0] == 0 or self.cex is not None:
             return
         X = np.where(A >= 0, self.lo, self.hi)
         y = self.net.evaluate(X)
         s = self.conj.slack(X, y).min(axis=1)
+        source = "relu-bab corner"
+        if not (s >= 0).any():
+            near = np.argsort(-s)[:_PGD_STARTS]
+            X, s = pgd_from(self.net, self.conj, X[near], self.lo, self.hi, _PGD_STEPS)
+            source = "relu-bab pgd"
         for i in np.flatnonzero(s >= 0)[:4]:
             with self.lock:  # one check at a time, and none after a counterexample
                 if self.cex is not None:
                     return
                 self.stats.candidates += 1
-                cex = self.checker.confirm(X[i], "relu-bab corner")
+                cex = self.checker.confirm(X[i], source)
                 if cex is not None:
                     self.cex = cex
                     return
