@@ -12,25 +12,16 @@ the median peak, and the total and worst time.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 
 def _rows(folder: Path) -> list[dict]:
-    last: dict[tuple[str, str], dict] = {}
-    with open(folder / "results.jsonl", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(r, dict) and "onnx" in r and "vnnlib" in r:
-                last[(r["onnx"], r["vnnlib"])] = r
+    """The last row of each instance in ``folder/results.jsonl``."""
+    from verinet.bench.report import read_rows
+
+    last = {(r["onnx"], r["vnnlib"]): r for r in read_rows(folder / "results.jsonl")}
     return list(last.values())
 
 
