@@ -38,3 +38,19 @@ def test_polish_yields_nothing_out_of_reach():
     net = _abs_net()
     conj = Conjunction(np.array([[-1.0]]), np.array([-1.5]))  # |x| >= 1.5: unreachable
     assert list(polish(net, conj, np.array([0.2]), np.array([-1.0]), np.array([1.0]))) == []
+
+
+def test_pgd_from_climbs_from_given_starts_and_stays_in_the_box():
+    """``pgd_from`` (branch and bound's candidates): each start's best point is in the
+    box, its margin never below the start's, and |x| >= 0.9 is reached from near 0."""
+    from verinet.falsify.pgd import pgd_from
+
+    net = _abs_net()
+    lo, hi = np.array([-1.0]), np.array([1.0])
+    conj = Conjunction(np.array([[-1.0]]), np.array([-0.9]))  # |x| >= 0.9
+    x0 = np.array([[0.05], [-0.2], [0.5]])
+    start = conj.slack(x0, net.evaluate(x0)).min(axis=1)
+    best_x, best_m = pgd_from(net, conj, x0.copy(), lo, hi, steps=8)
+    assert ((best_x >= lo) & (best_x <= hi)).all()
+    assert (best_m >= start).all() and (best_m >= 0).all()
+    assert np.allclose(conj.slack(best_x, net.evaluate(best_x)).min(axis=1), best_m)
