@@ -88,6 +88,40 @@ class _Relax:
         self.a, self.s, self.t = r.a.astype(dt), r.s.astype(dt), r.t.astype(dt)
 
 
+def _start(rel, lower, upper, chain, signs, start, dt):
+    """The initial slopes (adaptive, or ``start``'s where finite, on unstable neurons,
+    clipped to ``[0, 1]``) and split multipliers (``start``'s where split and finite,
+    ``>= 0``; Relu names of ``signs`` only), in float type ``dt``."""
+    alpha, beta = {}, {}
+    start = start or {}
+    for n, op in chain:
+        if not isinstance(op, Relu):
+            continue
+        a0 = start.get("alpha", {}).get(n)
+        unstable = (lower[op.inputs[0]] < 0) & (upper[op.inputs[0]] > 0)
+        alpha[n] = (rel[n].a.copy() if a0 is None else
+                    np.where(unstable & np.isfinite(a0), np.clip(a0, 0.0, 1.0),
+                             rel[n].a).astype(dt))
+        if n in signs:
+            b0 = start.get("beta", {}).get(n)
+            beta[n] = (np.zeros(signs[n].shape, dt) if b0 is None else
+                       np.where((signs[n] != 0) & np.isfinite(b0), np.maximum(b0, 0.0),
+                                0.0).astype(dt))
+    return alpha, beta
+
+
+def _relu_back(a, const, s, t, alpha, shift=None):
+    """One Relu of the backward pass: the coefficient ``a`` at its output and the
+    constant, through its relaxation (the upper line ``s z + t`` where ``a < 0``, the
+    slope ``alpha`` where ``a >= 0``) and the split multipliers' term ``shift``
+    (``beta * s`` of the splits)."""
+    pos = np.maximum(a, 0.0)
+    neg = a - pos
+    const = const + (neg * t).sum(axis=1)
+    a = pos * alpha + neg * s
+    return (a if shift is None else a - shift), const
+
+
 def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, signs,
             start=None, dt=np.float64):
     """The ascent (unsound: guidance only, in float type ``dt``); returns ``lam (P, K)``,
@@ -98,18 +132,8 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, sign
     relus = [(n, op) for n, op in chain if isinstance(op, Relu)]
     rel = {n: _Relax(lower[op.inputs[0]], upper[op.inputs[0]], dt) for n, op in relus}
     unstable = {n: (lower[op.inputs[0]] < 0) & (upper[op.inputs[0]] > 0) for n, op in relus}
-    alpha = {n: rel[n].a.copy() for n, _ in relus}
     signs = {n: sg.astype(dt) for n, sg in signs.items()}
-    beta = {n: np.zeros(sg.shape, dt) for n, sg in signs.items()}
-    if start:
-        for n, a0 in start.get("alpha", {}).items():
-            if n in alpha:
-                alpha[n] = np.where(unstable[n] & np.isfinite(a0), np.clip(a0, 0.0, 1.0),
-                                    alpha[n]).astype(dt)
-        for n, b0 in start.get("beta", {}).items():
-            if n in beta:
-                beta[n] = np.where((signs[n] != 0) & np.isfinite(b0), np.maximum(b0, 0.0),
-                                   0.0).astype(dt)
+    alpha, beta = _start(rel, lower, upper, chain, signs, start, dt)
     lo, hi, C_out, C_in, b = (v.astype(dt) for v in (lo, hi, C_out, C_in, b))
     theta = np.where(member, 0.0, -np.inf).astype(dt)
     m_t, v_t = np.zeros((P, K), dt), np.zeros((P, K), dt)
@@ -136,14 +160,11 @@ def _ascend(chain, lo, hi, lower, upper, C_out, C_in, b, member, iters, lr, sign
                 const = const + a @ bias
                 a = vecmat_batch(a, W)
             else:
-                r = rel[name]
                 g_at[name] = a
-                pos = np.maximum(a, 0.0)
-                neg = a - pos
-                const = const + (neg * r.t).sum(axis=1)
-                a = pos * alpha[name] + neg * r.s
-                if name in beta:  # the Lagrangian term -beta s z of each split s z >= 0
-                    a = a - beta[name] * signs[name]
+                # the Lagrangian term -beta s z of each split s z >= 0
+                r = rel[name]
+                a, const = _relu_back(a, const, r.s, r.t, alpha[name],
+                                      beta[name] * signs[name] if name in beta else None)
         a_in = a + lam @ C_in
         x = np.where(a_in >= 0, lo, hi)
         val = (a_in * x).sum(axis=1) + const
@@ -295,21 +316,11 @@ def split_trials(chain, lo: np.ndarray, hi: np.ndarray, lower: Mapping[str, np.n
     P = lo.shape[0]
     K = C_out.shape[0]
     relus = [i for i, (_, op) in enumerate(chain) if isinstance(op, Relu)]
-    rel, alpha, beta = {}, {}, {}
-    for i in relus:
-        name, op = chain[i]
-        lo_z, hi_z = lower[op.inputs[0]], upper[op.inputs[0]]
-        rel[name] = _Relax(lo_z, hi_z, FAST)
-        a0 = start.get("alpha", {}).get(name)
-        unstable = (lo_z < 0) & (hi_z > 0)
-        alpha[name] = (rel[name].a if a0 is None else
-                       np.where(unstable & np.isfinite(a0), np.clip(a0, 0.0, 1.0),
-                                rel[name].a).astype(FAST))
-        if name in signs:
-            b0 = start.get("beta", {}).get(name)
-            beta[name] = ((np.zeros(lo_z.shape) if b0 is None else
-                           np.where((signs[name] != 0) & np.isfinite(b0),
-                                    np.maximum(b0, 0.0), 0.0)) * signs[name]).astype(FAST)
+    rel = {chain[i][0]: _Relax(lower[chain[i][1].inputs[0]], upper[chain[i][1].inputs[0]],
+                               FAST) for i in relus}
+    signs = {n: sg.astype(FAST) for n, sg in signs.items()}
+    alpha, beta = _start(rel, lower, upper, chain, signs, start, FAST)
+    shift = {n: bt * signs[n] for n, bt in beta.items()}  # beta s, for the Lagrangian term
     lo, hi, C_out, C_in, b = (v.astype(FAST) for v in (lo, hi, C_out, C_in, b))
     lam = np.full(K, 1.0 / K, dtype=FAST)
     w_in = lam @ C_in
@@ -328,13 +339,8 @@ def split_trials(chain, lo: np.ndarray, hi: np.ndarray, lower: Mapping[str, np.n
 
     def relu_back(name, a, const, rows):
         r = rel[name]
-        pos = np.maximum(a, 0.0)
-        neg = a - pos
-        const = const + (neg * r.t[rows]).sum(axis=1)
-        a = pos * alpha[name][rows] + neg * r.s[rows]
-        if name in beta:  # the Lagrangian term -beta s z of each split s z >= 0
-            a = a - beta[name][rows]
-        return a, const
+        return _relu_back(a, const, r.s[rows], r.t[rows], alpha[name][rows],
+                          shift[name][rows] if name in shift else None)
 
     a = np.broadcast_to(lam @ C_out, (P, C_out.shape[1]))
     const = np.full(P, -(lam @ b), dtype=FAST)
