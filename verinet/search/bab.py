@@ -10,7 +10,7 @@ batch at a time, with no LP:
    free unstable ReLUs are scored by ``|coefficient of its output in the bound| x
    -l u / (u - l)`` (BaBSR-like: how much its triangle relaxation can loosen the bound);
    on chain networks the coefficients are the optimised bound's, and the ``fsb``
-   best-scored get a trial: both children bounded by one float64 backward pass at the
+   best-scored get a trial: both children bounded by one float32 backward pass at the
    domain's slopes and multipliers, the pass starting at the candidate's layer
    (:func:`~verinet.bounds.joint.split_trials`).  The candidate whose worse child bounds
    best is split (filtered smart branching); the tallest triangle when no score is
