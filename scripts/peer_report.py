@@ -81,6 +81,8 @@ def main() -> int:
     ap.add_argument("--peer-cmd", default=str(SHARED / "peers" / "run_nnenum.sh") +
                     " {onnx} {vnnlib} {timeout}")
     ap.add_argument("--pair", type=Path, default=SHARED / "tools" / "pair.py")
+    ap.add_argument("--max-timeout", type=float, default=0.0,
+                    help="cap every instance's timeout at this many seconds (0: no cap)")
     ap.add_argument("--from-csv", action="store_true", help="render an earlier run")
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +90,10 @@ def main() -> int:
          "--timeout {timeout} --results-file {results}")
     cmd = [sys.executable, str(args.pair), str(args.bench), "--a", a, "--b", args.peer_cmd,
            "--out", str(args.out)] + (["--filter", args.filter] if args.filter else [])
+    cmd += ["--max-timeout", str(args.max_timeout)] if args.max_timeout else []
     shown = (f"python scripts/peer_report.py {args.bench.name}" +
-             (f" --filter '{args.filter}'" if args.filter else ""))
+             (f" --filter '{args.filter}'" if args.filter else "") +
+             (f" --max-timeout {args.max_timeout:g}" if args.max_timeout else ""))
     if not args.from_csv:
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
         print(json.dumps(json.loads(out.stdout.strip().splitlines()[-1])))
