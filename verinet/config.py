@@ -144,8 +144,14 @@ class SearchConfig:
       trial bound; the split whose worse child bounds best is taken (filtered smart
       branching; 1: the score alone).  On oval21's cifar_base_kw img5303, 16 candidates
       close the tree in 47 domains and 3.5 s, the score alone in 1,375 and 14.8 s.
-    * ``bab_threads``: batches bounded at once, one per thread (``verify_parallel`` sets
-      it to its ``jobs`` for a branch-and-bound query, which then runs in one process).
+    * ``bab_workers``, ``bab_executor``: batches bounded at once, each round one per
+      worker, and where: ``"threads"`` of this process, ``"processes"`` (worker
+      processes that load the model once; falls back to threads for a network with no
+      model file, or one that is not the file's), ``"dask"`` (a Dask distributed cluster
+      at ``bab_scheduler``, or a local one of ``bab_workers`` processes).  The frontier
+      stays in this process, which pops, merges and confirms; the answer does not depend
+      on the workers, only the time.  ``verify_parallel`` sets ``bab_workers`` to its
+      ``jobs``.
     """
 
     strategy: Literal["auto", "input", "relu", "smt"] = "auto"
@@ -156,7 +162,9 @@ class SearchConfig:
     bab_share: float = 1.0
     bab_min_relus: int = 256
     bab_candidates: int = 16
-    bab_threads: int = 1
+    bab_workers: int = 1
+    bab_executor: Literal["threads", "processes", "dask"] = "threads"
+    bab_scheduler: str | None = None
     input_split_max_dims: int = 12
     batch: int = 1024
     min_width: float = 1e-9
@@ -181,12 +189,15 @@ class SearchConfig:
         if not 0 < self.bab_share <= 1:
             raise ValueError(f"bab_share must be in (0, 1], got {self.bab_share!r}")
         if (self.bab_batch < 1 or self.bab_iters < 0 or not self.bab_max_mib > 0
-                or self.bab_candidates < 1 or self.bab_threads < 1):
-            raise ValueError("bab_batch, bab_candidates and bab_threads must be at least "
+                or self.bab_candidates < 1 or self.bab_workers < 1):
+            raise ValueError("bab_batch, bab_candidates and bab_workers must be at least "
                              "1, bab_iters at least 0 and bab_max_mib positive, got "
                              f"{self.bab_batch!r}, {self.bab_candidates!r}, "
-                             f"{self.bab_threads!r}, {self.bab_iters!r}, "
+                             f"{self.bab_workers!r}, {self.bab_iters!r}, "
                              f"{self.bab_max_mib!r}")
+        if self.bab_executor not in ("threads", "processes", "dask"):
+            raise ValueError(f"bab_executor must be 'threads', 'processes' or 'dask', got "
+                             f"{self.bab_executor!r}")
 
     @property
     def joint_steps(self) -> int:

@@ -137,7 +137,7 @@ def _run(state, task: dict) -> dict:
         sub = Property((Case(Box(np.array(lo), np.array(hi)), case.bad),), prop.n_inputs,
                        prop.n_outputs, name=prop.name)
         r = verify(network, sub, timeout=left, config=config)
-        _add(total, r.stats.to_dict())
+        total.absorb(r.stats.to_dict())
         if r.status is Status.SAT:
             return {"status": "sat", "reason": "", "stats": total.to_dict(),
                     "x": [float(v) for v in r.counterexample.x]}
@@ -146,16 +146,6 @@ def _run(state, task: dict) -> dict:
         if r.status is not Status.UNSAT:
             status, reason = "unknown", r.reason
     return {"status": status, "reason": reason, "stats": total.to_dict(), "x": None}
-
-
-def _add(stats: Stats, d: dict | None) -> None:
-    """Worker counters into the query's (sums; the deepest depth)."""
-    for f in dataclasses.fields(stats):
-        v = (d or {}).get(f.name)
-        if f.name == "max_depth" and isinstance(v, int):
-            stats.max_depth = max(stats.max_depth, v)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and f.name != "strategy":
-            setattr(stats, f.name, getattr(stats, f.name) + v)
 
 
 def _continued(task: dict, rest, deadline: float, parts: int) -> list[dict]:
@@ -195,7 +185,7 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     path = network.meta.get("path")
     if jobs > 1 and bab_query(network, config):
         threaded = dataclasses.replace(config, search=dataclasses.replace(
-            config.search, bab_threads=max(jobs, config.search.bab_threads)))
+            config.search, bab_workers=max(jobs, config.search.bab_workers)))
         r = verify(network, prop, timeout=timeout, config=threaded, start=t0)
         return dataclasses.replace(r, stats=dataclasses.replace(
             r.stats, strategy=f"{r.stats.strategy or 'relu'} (branch and bound on {jobs} "
@@ -244,7 +234,7 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
     with WorkerPool(jobs, _init, (path, prop, quiet), _run) as pool:
         # a worker answers by the deadline; one still starting or stuck then is not waited for
         for _task, res in pool.run(tasks, until=deadline + 0.5):
-            _add(stats, res.get("stats"))
+            stats.absorb(res.get("stats"))
             st = res["status"]
             if st == "sat" and res.get("x") is not None:
                 cex = checker.confirm(np.asarray(res["x"]), source="parallel")

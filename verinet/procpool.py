@@ -73,6 +73,21 @@ class WorkerPool:
         """Tasks waiting for a worker."""
         return len(self._queue)
 
+    def ready(self) -> int:
+        """Workers that have finished starting (a look, without waiting)."""
+        starting = [w for w in self.workers if not w.ready]
+        if starting:
+            for conn in wait([w.conn for w in starting], timeout=0):
+                w = next(w for w in starting if w.conn is conn)
+                try:
+                    kind, _ = conn.recv()
+                except (EOFError, OSError):
+                    code = w.proc.exitcode
+                    raise ModelLoadError(f"a worker process failed to start "
+                                         f"(exit code {code})") from None
+                w.ready = kind == "ready"
+        return sum(w.ready for w in self.workers)
+
     def submit(self, task: dict) -> None:
         """Queue one more task behind the others (while :meth:`run` is iterating)."""
         self._queue.insert(0, task)

@@ -7,7 +7,7 @@ The VNN-COMP spellings (``sat``, ``unsat``, ``unknown``, ``timeout``) live in
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,15 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def absorb(self, d: dict[str, Any] | None) -> None:
+        """Another worker's counters (``to_dict``) into these: sums, the deepest depth."""
+        for f in fields(self):
+            v = (d or {}).get(f.name)
+            if f.name == "max_depth" and isinstance(v, int):
+                self.max_depth = max(self.max_depth, v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and f.name != "strategy":
+                setattr(self, f.name, getattr(self, f.name) + v)
 
 
 @dataclass

@@ -336,13 +336,15 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
 
         if tree is None and _use_bab(network, config):
             from .search.bab import relu_bab
+            from .search.bab_workers import executor_for
 
             s = config.search
             now = time.monotonic()
             share = now + s.bab_share * (deadline - now)
             out = relu_bab(network, case, checker, share, stats, batch=s.bab_batch,
                            iters=s.bab_iters, max_mib=s.bab_max_mib, exact_leaf=exact_leaf,
-                           fsb=s.bab_candidates, threads=s.bab_threads)
+                           fsb=s.bab_candidates, workers=s.bab_workers,
+                           executor=executor_for(network, config))
             if out.status in ("sat", "unsat") or time.monotonic() > deadline:
                 return out  # else the LP search takes over with the rest of the time
         return split_relus(case, deadline, tree.root() if tree is not None else None,

@@ -102,15 +102,15 @@ def test_threads_change_the_time_not_the_answer(seed, shift):
     res = {}
     for threads in (1, 2):
         cfg = VerifierConfig(search=SearchConfig(strategy="relu", relu_engine="bab",
-                                                 bab_threads=threads, bab_batch=4),
+                                                 bab_workers=threads, bab_batch=4),
                              attack=AttackConfig(enabled=False))
         res[threads] = verify(net, prop, timeout=30, config=cfg)
     assert res[1].status.decided and res[1].status == res[2].status, res
     if res[2].status is Status.SAT:
         y = net.evaluate(res[2].counterexample.x[None])[0]
         assert y[0] - y[1] <= case.bad[0].b[0]
-    with pytest.raises(ValueError, match="bab_threads"):
-        SearchConfig(bab_threads=0)
+    with pytest.raises(ValueError, match="bab_workers"):
+        SearchConfig(bab_workers=0)
 
 
 def test_parallel_runs_branch_and_bound_on_threads():

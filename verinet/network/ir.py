@@ -186,6 +186,35 @@ class Network:
         g_in = grads.get(self.input_name, np.zeros((y.shape[0], self.n_inputs)))
         return np.einsum("bo,bo->b", y, cc), g_in
 
+    def fingerprint(self) -> str:
+        """A digest of the plan and of every array and number of every operation: two
+        networks with one fingerprint compute the same function under the same float error
+        model (worker processes check that the model they loaded is this one)."""
+        got = self.__dict__.get("_fingerprint")
+        if got is None:
+            import hashlib
+
+            h = hashlib.sha256(repr((self.input_name, self.output_name,
+                                     self.models_float)).encode())
+            for name, op in self.plan:
+                h.update(repr((name, type(op).__name__, op.inputs, op.size)).encode())
+                for f in dataclasses.fields(op):
+                    v = getattr(op, f.name)
+                    if issparse(v):
+                        v = v.tocsr()
+                        parts = (v.data, v.indices, v.indptr)
+                    elif isinstance(v, np.ndarray):
+                        parts = (v,)
+                    else:
+                        h.update(repr((f.name, v)).encode())
+                        continue
+                    for a in parts:
+                        a = np.ascontiguousarray(a)
+                        h.update(repr((f.name, a.dtype.str, a.shape)).encode())
+                        h.update(a.tobytes())
+            got = self.__dict__["_fingerprint"] = h.hexdigest()
+        return got
+
     # ---------------------------------------------------------------- display
     def summary(self) -> str:
         """A human-readable table of the operations, with sizes and counts."""

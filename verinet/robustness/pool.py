@@ -55,35 +55,11 @@ def run_tasks(tasks: list[Task], model_path: str, jobs: int, strategy: str = "au
             yield task["key"], res
 
 
-def _distributed():
-    from ..errors import InputError
-
-    try:
-        import distributed
-    except ImportError:
-        raise InputError("--executor dask needs Dask distributed: pip install "
-                         "'verinet[dask]'") from None
-    return distributed
-
-
-def _unreachable(where: str, e: Exception):
-    from ..errors import InputError
-
-    return InputError(f"--scheduler {where}: cannot reach the Dask scheduler ({e}); check "
-                      "the address (tcp://HOST:PORT) and that the scheduler runs")
-
-
-def _connect(address, timeout: str, where: str):
-    """A Dask client, or one line saying why the scheduler cannot be reached."""
-    try:
-        return _distributed().Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise _unreachable(where, e) from None
-
-
 def check_scheduler(scheduler: str) -> None:
     """Fail fast (within a few seconds) when the Dask scheduler cannot be reached."""
-    _connect(scheduler, "5s", scheduler).close()
+    from ..cluster import check_scheduler as check
+
+    check(scheduler)
 
 
 _DASK_WORKERS: dict[tuple[int, str, str], Any] = {}
@@ -107,20 +83,15 @@ def _run_dask(tasks: list[Task], model_path: str, jobs: int, strategy: str,
               scheduler: str | None) -> Iterator[tuple[Any, dict]]:
     import os
 
-    distributed = _distributed()
+    from ..cluster import connect, distributed, local_cluster
+
+    dd = distributed()
     if not tasks:
         return
-    cluster = None
-    if scheduler is None:
-        try:
-            cluster = distributed.LocalCluster(n_workers=max(1, jobs), threads_per_worker=1,
-                                               processes=True, host="127.0.0.1",
-                                               dashboard_address=None)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise _unreachable("a local cluster", e) from None
+    cluster = local_cluster(jobs) if scheduler is None else None
     try:
-        client = _connect(scheduler or cluster, "5s" if scheduler else "20s",
-                          scheduler or "a local cluster")
+        client = connect(scheduler or cluster, "5s" if scheduler else "20s",
+                         scheduler or "a local cluster")
     except Exception:
         if cluster is not None:
             cluster.close()
@@ -129,7 +100,7 @@ def _run_dask(tasks: list[Task], model_path: str, jobs: int, strategy: str,
     try:
         futures = {client.submit(_dask_task, path, strategy, t, pure=False): t["key"]
                    for t in tasks}
-        for fut in distributed.as_completed(list(futures)):
+        for fut in dd.as_completed(list(futures)):
             try:
                 yield fut.result()
             except Exception as e:  # a lost worker: recorded, the run goes on

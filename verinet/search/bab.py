@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -56,10 +57,10 @@ from ..falsify.pgd import pgd_from
 from ..network.ir import Network
 from ..network.ops import MaxPool, Relu
 from ..result import Counterexample, Stats
-from ..spec.property import Case, Conjunction
+from ..spec.property import Case
 from .input_split import CaseRows, SplitOutcome, each_conjunction
 
-__all__ = ["relu_bab"]
+__all__ = ["relu_bab", "Executor", "Threads"]
 
 #: step sizes of the bound's ascent: from adaptive slopes (the root), and from a parent's
 #: optimised ones (smaller, not to throw them away; on oval21's cifar_base_kw img4631,
@@ -153,7 +154,8 @@ class _Frontier:
 def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
              stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 256.0,
              exact_leaf: ExactLeaf | None = None, order: list[int] | None = None,
-             fsb: int = 16, threads: int = 1) -> SplitOutcome:
+             fsb: int = 16, workers: int = 1, executor: Executor | None = None
+             ) -> SplitOutcome:
     """Decide one property case by batched branch and bound over ReLU phases.
 
     Args:
@@ -168,18 +170,67 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
             caller has closed the others.
         fsb: branching candidates per domain tried by a trial bound (filtered smart
             branching, on chain networks with ``iters``); 1: the BaBSR-like score alone.
-        threads: batches bounded at once, one per thread (numpy and scipy release the
-            interpreter lock in their products); each round pops one batch per thread.
+        workers: batches bounded at once; each round pops one batch per worker.
+        executor: where the batches are bounded (default :class:`Threads` of
+            ``workers``; worker processes and Dask: :mod:`verinet.search.bab_workers`).
     Returns:
         ``SplitOutcome`` ``sat`` (confirmed), ``unsat``, ``timeout`` or ``unknown``.
     """
     if not case.bad:
         return SplitOutcome("unsat")
     root = _root(network, case, stats, iters)
-    return each_conjunction(
-        (_Search(network, case, case.bad[j], checker, deadline, stats, batch, iters,
-                 max_mib, exact_leaf, root, fsb, threads).run
-         for j in (range(len(case.bad)) if order is None else order)), deadline)
+    executor = executor or Threads(workers)
+    params = {"batch": batch, "iters": iters, "max_mib": max_mib, "fsb": fsb}
+    try:
+        executor.start(network, case, root, params)
+        return each_conjunction(
+            (_Search(network, case, j, checker, deadline, stats, root, exact_leaf,
+                     executor=executor, **params).run
+             for j in (range(len(case.bad)) if order is None else order)), deadline)
+    finally:
+        executor.close()
+
+
+class Executor(Protocol):
+    """Where a search's batches of domains are bounded: ``start`` once per case (before
+    any ``map``), ``map(search, batches)`` per round (the open children of each batch, in
+    order; counters and counterexamples go to ``search``), ``close`` at the end.
+    ``workers``: batches per round."""
+
+    workers: int
+
+    def start(self, network: Network, case: Case, root: Bounds, params: dict) -> None: ...
+
+    def map(self, search: _Search, batches: list[_Domains]) -> list[_Domains]: ...
+
+    def close(self) -> None: ...
+
+
+class Threads:
+    """:class:`Executor` in this process: one batch at a time, or ``workers`` at once on
+    threads (numpy and scipy release the interpreter lock in their products; the query's
+    deadline, a context variable, goes with each batch)."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, network: Network, case: Case, root: Bounds, params: dict) -> None:
+        pass
+
+    def map(self, search: _Search, batches: list[_Domains]) -> list[_Domains]:
+        if self.workers == 1 or len(batches) < 2:
+            return [search.branch(d) for d in batches]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers)
+        return [f.result() for f in [
+            self._pool.submit(contextvars.copy_context().run, search.branch, d)
+            for d in batches]]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
@@ -203,15 +254,17 @@ def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
 class _Search:
     """Branch and bound on one conjunction (see the module docstring)."""
 
-    def __init__(self, net: Network, case: Case, conj: Conjunction, checker: CexChecker,
-                 deadline: float, stats: Stats, batch: int, iters: int, max_mib: float,
-                 exact_leaf: ExactLeaf | None, root: Bounds, fsb: int = 1,
-                 threads: int = 1):
-        self.net, self.conj, self.checker = net, conj, checker
+    def __init__(self, net: Network, case: Case, j: int, checker: CexChecker,
+                 deadline: float, stats: Stats, root: Bounds,
+                 exact_leaf: ExactLeaf | None = None, *, batch: int, iters: int,
+                 max_mib: float, fsb: int = 1, executor: Executor | None = None):
+        self.net, self.j, self.conj, self.checker = net, j, case.bad[j], checker
         self.deadline, self.stats, self.batch, self.iters = deadline, stats, batch, iters
         self.max_bytes, self.exact_leaf = max_mib * 2 ** 20, exact_leaf
-        self.chain, self.fsb, self.threads = chain_of(net), fsb, max(1, threads)
+        self.chain, self.fsb = chain_of(net), fsb
+        self.executor = executor or Threads()
         self.lock = threading.Lock()  # the stats, the checker and ``cex`` across threads
+        conj = self.conj
         self.lo, self.hi = case.box.lower, case.box.upper
         self.relus = [n for n, op in net.plan if isinstance(op, Relu)]
         self.pre = [net.op(n).inputs[0] for n in self.relus]
@@ -230,49 +283,38 @@ class _Search:
         root = self._bound(fixed, self.root)
         front = _Frontier()
         front.push(self._open(root, fixed, np.zeros(1, dtype=int), {}, {}))
-        pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-        try:
-            while front.size:
-                if self.cex is not None:
-                    return SplitOutcome("sat", self.cex)
-                if time.monotonic() > self.deadline:
-                    return SplitOutcome("timeout")
-                if front.nbytes > self.max_bytes:
-                    return SplitOutcome("unknown", reason=(
-                        f"branch and bound: {front.size} open domains exceed the memory "
-                        f"cap ({self.max_bytes / 2 ** 20:.0f} MiB)"))
-                batches = []
-                for _ in range(self.threads):  # one batch per thread
-                    if not front.size:
-                        break
-                    doms = front.pop(self.batch)
-                    self.stats.nodes += doms.n
-                    self.stats.max_depth = max(self.stats.max_depth, int(doms.depth.max()))
-                    leaf = doms.pick_layer < 0
-                    for i in np.flatnonzero(leaf):
-                        self._leaf(doms.take(slice(i, i + 1)))
-                    if not leaf.all():
-                        batches.append(doms.take(~leaf))
-                if self.cex is not None:
-                    return SplitOutcome("sat", self.cex)
-                if pool is None or len(batches) < 2:
-                    children = [self._branch(d) for d in batches]
-                else:  # the deadline (a context variable) goes with each batch
-                    children = [f.result() for f in [
-                        pool.submit(contextvars.copy_context().run, self._branch, d)
-                        for d in batches]]
-                for c in children:
-                    front.push(c)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        while front.size:
+            if self.cex is not None:
+                return SplitOutcome("sat", self.cex)
+            if time.monotonic() > self.deadline:
+                return SplitOutcome("timeout")
+            if front.nbytes > self.max_bytes:
+                return SplitOutcome("unknown", reason=(
+                    f"branch and bound: {front.size} open domains exceed the memory "
+                    f"cap ({self.max_bytes / 2 ** 20:.0f} MiB)"))
+            batches = []
+            for _ in range(self.executor.workers):  # one batch per worker
+                if not front.size:
+                    break
+                doms = front.pop(self.batch)
+                self.stats.nodes += doms.n
+                self.stats.max_depth = max(self.stats.max_depth, int(doms.depth.max()))
+                leaf = doms.pick_layer < 0
+                for i in np.flatnonzero(leaf):
+                    self._leaf(doms.take(slice(i, i + 1)))
+                if not leaf.all():
+                    batches.append(doms.take(~leaf))
+            if self.cex is not None:
+                return SplitOutcome("sat", self.cex)
+            for c in self.executor.map(self, batches):
+                front.push(c)
         if self.cex is not None:
             return SplitOutcome("sat", self.cex)
         return SplitOutcome("unknown", reason=self.unknown) if self.unknown else (
             SplitOutcome("unsat"))
 
     # ------------------------------------------------------------------ one round
-    def _branch(self, d: _Domains) -> _Domains:
+    def branch(self, d: _Domains) -> _Domains:
         """Both children of every domain of ``d``, bounded; the open ones."""
         n = d.n
         two = np.repeat(np.arange(n), 2)
