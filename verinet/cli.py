@@ -551,9 +551,17 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
                         "must meet a strict inequality strictly. Said in the output")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                   help="worker processes for the complete search: a query still open after "
-                        "a 2 s warm-up is split into input boxes shared by N workers "
-                        "(default: every core this process may use; 1 with --proof)")
+                   help="workers for the complete search: a query still open after a 2 s "
+                        "warm-up is split into input boxes shared by N worker processes; "
+                        "branch and bound bounds N batches of ReLU splits at once, on the "
+                        "workers of --executor (default: every core this process may use; "
+                        "1 with --proof)")
+    p.add_argument("--executor", choices=("threads", "processes", "dask"), default="threads",
+                   help="where branch and bound's batches are bounded with --jobs above 1: "
+                        "threads of this process (default), worker processes, or a Dask "
+                        "cluster (--scheduler, else a local one; pip install 'verinet[dask]')")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="the Dask scheduler for --executor dask, tcp://HOST:PORT")
     p.add_argument("--semantics", choices=("float32", "real"), default="float32",
                    help="what unsat is proved for: float32 (default): the network as it runs "
                         "in float32, in any summation order; real: the real-valued function "
@@ -623,8 +631,16 @@ def _verify(args: argparse.Namespace) -> int:
     if args.strict_as_nonstrict and prop.has_strict:
         prop = prop.non_strict()
         note = "strict inequalities read as non-strict (VNN-COMP convention)"
+    if args.scheduler is not None:
+        if args.executor != "dask":
+            raise InputError("--scheduler needs --executor dask")
+        from .cluster import check_scheduler
+
+        check_scheduler(args.scheduler)
     config = VerifierConfig(search=SearchConfig(strategy=args.strategy,
-                                                relu_engine=args.relu_engine),
+                                                relu_engine=args.relu_engine,
+                                                bab_executor=args.executor,
+                                                bab_scheduler=args.scheduler),
                             attack=AttackConfig(enabled=not args.no_attack), seed=args.seed,
                             semantics=args.semantics)
     if args.jobs is not None and args.jobs < 1:

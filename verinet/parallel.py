@@ -20,7 +20,8 @@ one deadline) through a queue of tasks:
   level along the input its rows are most sensitive to, into about ``8 * jobs`` boxes.
 
 A query that ReLU splitting decides by branch and bound (wide chain networks, image-sized
-inputs) instead stays in this process, its batches of domains bounded on ``jobs`` threads.
+inputs) instead keeps one frontier in this process, ``jobs`` batches of domains bounded at
+once on threads, worker processes or Dask (:mod:`verinet.search.bab_workers`).
 
 Idle workers take the next task, so the load balances itself.  The first confirmed
 counterexample from any worker (replayed here in float64 and onnxruntime) ends every
@@ -176,9 +177,10 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
 
     Falls back to the one-process ``verify`` when ``jobs <= 1`` or the network has no
     model file the workers could load.  A query decided by branch and bound over ReLU
-    phases (:func:`verinet.verify.bab_query`) also runs in this process, its batches
-    bounded on ``jobs`` threads (``SearchConfig.bab_threads``): its domains share one
-    frontier, where input boxes of an image would split nothing that matters."""
+    phases (:func:`verinet.verify.bab_query`) keeps its frontier in this process, with
+    ``jobs`` batches bounded at once (``SearchConfig.bab_workers``) on the workers of
+    ``SearchConfig.bab_executor`` (threads, worker processes or Dask): its domains share
+    one frontier, where input boxes of an image would split nothing that matters."""
     config = config or VerifierConfig()
     t0 = time.monotonic() if start is None else start
     deadline = t0 + timeout
@@ -187,9 +189,14 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
         threaded = dataclasses.replace(config, search=dataclasses.replace(
             config.search, bab_workers=max(jobs, config.search.bab_workers)))
         r = verify(network, prop, timeout=timeout, config=threaded, start=t0)
+        from .search.bab_workers import executor_for
+
+        where = ("threads" if executor_for(network, threaded) is None else
+                 {"processes": "worker processes", "dask": "Dask workers"}[
+                     config.search.bab_executor])
         return dataclasses.replace(r, stats=dataclasses.replace(
-            r.stats, strategy=f"{r.stats.strategy or 'relu'} (branch and bound on {jobs} "
-                              "threads)"))
+            r.stats, strategy=f"{r.stats.strategy or 'relu'} (branch and bound, {jobs} "
+                              f"batches at once on {where})"))
     if jobs <= 1 or not path:
         return verify(network, prop, timeout=timeout, config=config, start=t0)
     sem = "float32" if config.semantics == "float32" and network.models_float else "real"

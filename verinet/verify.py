@@ -23,6 +23,7 @@ import types
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from . import allocator
 from .bounds import crown_bounds
 from .bounds.joint import joint_bounds
 from .config import VerifierConfig
@@ -163,6 +164,7 @@ def verify(network: Network, prop: Property, timeout: float = 60.0,
                          f"got {timeout!r}")
     config = config or VerifierConfig()
     t0 = time.monotonic() if start is None else start
+    allocator.tune()
     if config.semantics == "real":
         network = network.real()
     semantics = "float32" if network.models_float else "real"

@@ -126,5 +126,5 @@ def test_parallel_runs_branch_and_bound_on_threads():
     assert not bab_query(net, VerifierConfig(search=SearchConfig(strategy="input")))
     one = verify(net, prop, timeout=60)
     two = verify_parallel(net, prop, timeout=60, jobs=2)
-    assert "branch and bound on 2 threads" in two.stats.strategy
+    assert "2 batches at once on threads" in two.stats.strategy
     assert one.status.decided and one.status == two.status

@@ -57,8 +57,10 @@ def _init(path: str, real: bool, fingerprint: str, use_ort: bool, case: Case, ro
           params: dict) -> dict:
     """A worker's state: the model (only if it is the caller's), the case, its searches."""
     try:
+        from .. import allocator
         from ..network import load
 
+        allocator.tune()
         net = load(path)
         net = net.real() if real else net
     except Exception as e:  # reported with each batch; the caller bounds them itself
