@@ -757,9 +757,9 @@ def _attack_arguments(p: argparse.ArgumentParser) -> None:
     from .falsify import STRATEGIES
 
     _query_arguments(p)
-    p.add_argument("--strategies", default="uniform,corners,fgsm,pgd", metavar="NAMES",
+    p.add_argument("--strategies", default="uniform,corners,fgsm,pgd,pattern", metavar="NAMES",
                    help="comma-separated falsification strategies, run in order (default: "
-                        f"uniform,corners,fgsm,pgd; available: {', '.join(STRATEGIES)})")
+                        f"uniform,corners,fgsm,pgd,pattern; available: {', '.join(STRATEGIES)})")
     p.add_argument("--restarts", type=int, default=64, metavar="N",
                    help="random starting points of the gradient strategies (fgsm, pgd) per "
                         "conjunction (default: 64)")

@@ -221,7 +221,7 @@ class AttackConfig:
     budget_share: float = 0.1
     samples: int = 2048
     restarts: int = 64
-    strategies: tuple[str, ...] = ("uniform", "pgd")
+    strategies: tuple[str, ...] = ("uniform", "pgd", "pattern")
 
 
 _SEMANTICS = ("float32", "real")

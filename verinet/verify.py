@@ -324,7 +324,8 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
                            network.n_outputs, deadline, stats, config.search,
                            exact_box=exact_box, solve_box=solve_box,
                            relevant=_input_relevance(network, case, dep), roots=roots,
-                           proof=tree, joint=joint)
+                           proof=tree, joint=joint, refine=_pattern_refiner(network, case,
+                                                                            deadline))
     if strategy == "relu":
         def exact_leaf(phases: dict[str, np.ndarray], box):
             """z3 on a ReLU-split node the LP cannot settle (``box``: a Box or a pair)."""
@@ -352,6 +353,18 @@ def _decide_case(strategy: str, network: Network, case: Case, checker: CexChecke
         return split_relus(case, deadline, tree.root() if tree is not None else None,
                            exact_leaf=exact_leaf)
     return SplitOutcome("unknown", reason=f"strategy {strategy!r} is not available")
+
+
+def _pattern_refiner(network: Network, case: Case, deadline: float):
+    """Input splitting's ``refine``: the linear programs of the activation patterns of a
+    batch's best candidates (:mod:`verinet.falsify.pattern`), each pattern tried once per
+    case; None where the patterns would be large."""
+    from .falsify.pattern import MAX_COST, pattern_cost, pattern_points
+
+    if pattern_cost(network) > MAX_COST:
+        return None
+    seen: set = set()
+    return lambda X: pattern_points(network, case, X, deadline=deadline, seen=seen)
 
 
 def bab_query(network: Network, config: VerifierConfig) -> bool:

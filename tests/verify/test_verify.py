@@ -129,6 +129,7 @@ def test_boxes_too_small_to_split_go_to_z3(monkeypatch, hi, t, expected):
         return bound
 
     monkeypatch.setattr(V, "_row_bounder", useless_bounder)
+    monkeypatch.setattr(V, "_pattern_refiner", lambda *a: None)  # candidates: corners only
     # min_width above the box width: no split is allowed, the box goes to z3 at once
     cfg = VerifierConfig(attack=AttackConfig(enabled=False),
                          search=SearchConfig(strategy="input", min_width=10.0))

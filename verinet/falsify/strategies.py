@@ -23,10 +23,11 @@ from ..errors import InputError
 from ..network.ir import Network
 from ..result import Counterexample, Stats
 from ..spec.property import Case, Property
+from .pattern import MAX_COST, pattern_cost, pattern_points
 from .pgd import pgd_case
 
 __all__ = ["Effort", "Strategy", "STRATEGIES", "DEFAULT_STRATEGIES", "falsify",
-           "uniform", "corners", "fgsm", "pgd"]
+           "uniform", "corners", "fgsm", "pgd", "pattern"]
 
 
 @dataclass(frozen=True)
@@ -133,18 +134,36 @@ def pgd(network: Network, case: Case, rng: np.random.Generator, deadline: float,
                     deadline=deadline)
 
 
+def pattern(network: Network, case: Case, rng: np.random.Generator, deadline: float,
+            effort: Effort) -> np.ndarray:
+    """The linear programs of the activation patterns of the best gradient points
+    (:func:`~verinet.falsify.pattern.pattern_points`: the deepest bad point with each
+    point's pattern), for networks with few inputs x neurons (none above
+    :data:`~verinet.falsify.pattern.MAX_COST`); finds slivers of the bad region that
+    gradient steps miss."""
+    if pattern_cost(network) > MAX_COST:
+        return np.zeros((0, case.box.n))
+    starts = pgd_case(network, case, rng, starts=effort.restarts, steps=effort.steps,
+                      deadline=deadline)
+    return pattern_points(network, case, starts[:PATTERN_STARTS], deadline=deadline)
+
+
+#: Gradient points whose patterns :func:`pattern` tries (the best by margin)
+PATTERN_STARTS = 16
+
 #: Falsification strategies by name; every entry has the :data:`Strategy` signature.
 STRATEGIES: dict[str, Strategy] = {
     "uniform": uniform,
     "corners": corners,
     "fgsm": fgsm,
     "pgd": pgd,
+    "pattern": pattern,
 }
 
-DEFAULT_STRATEGIES: tuple[str, ...] = ("uniform", "pgd")
+DEFAULT_STRATEGIES: tuple[str, ...] = ("uniform", "pgd", "pattern")
 
 _SOURCE = {"uniform": "random sampling", "corners": "box corners", "fgsm": "fgsm",
-           "pgd": "pgd"}
+           "pgd": "pgd", "pattern": "activation-pattern LP"}
 
 
 def falsify(network: Network, prop: Property, checker: CexChecker, rng: np.random.Generator,

@@ -23,11 +23,7 @@ HiGHS facts this adapter relies on (highspy 1.16):
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import highspy
@@ -45,6 +41,7 @@ from verinet.lp.base import (
     check_primal,
     objective_bound,
 )
+from verinet.lp.quiet import stdout_silenced as _stdout_silenced
 
 __all__ = ["HighsLP", "model_trouble"]
 
@@ -91,25 +88,6 @@ def model_trouble(col_lower: np.ndarray, col_upper: np.ndarray,
         if data.size and np.abs(data).max() >= _LARGE_MATRIX_VALUE:
             return f"LP not usable: a coefficient reaches {_LARGE_MATRIX_VALUE:g} (HiGHS's limit)"
     return ""
-
-
-@contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 to the null device (C-level prints included) for a moment.
-
-    Process-wide: output another thread writes to stdout in that moment is lost too.
-    """
-    if sys.stdout is not None:
-        sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _new_highs(config: LPConfig) -> highspy.Highs:

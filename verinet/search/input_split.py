@@ -300,6 +300,10 @@ def _settle(lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, which,
     return None, decided
 
 
+#: candidates of a batch handed to ``refine`` (the best by margin)
+REFINED = 8
+
+
 def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarray], np.ndarray],
                 checker: CexChecker, n_out: int, deadline: float, stats: Stats,
                 config: SearchConfig,
@@ -307,7 +311,8 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 solve_box: Callable[[np.ndarray, np.ndarray, float], SplitOutcome] | None = None,
                 relevant: np.ndarray | None = None,
                 roots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                proof=None, joint: bool = False) -> SplitOutcome:
+                proof=None, joint: bool = False,
+                refine: Callable[[np.ndarray], np.ndarray] | None = None) -> SplitOutcome:
     """Decide one property case by input splitting (see the module docstring).
 
     ``roots`` (``(lower, upper, depth)``), when given, are boxes inside the case's box
@@ -336,6 +341,10 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
 
     ``joint``: ``bound_rows`` bounds the rows of ``CaseRows.of(case, ..., joint=True)``
     (a joint row per conjunction of two rows or more, after its rows).
+
+    ``refine(points) -> points``, when given, proposes more candidates from the
+    :data:`REFINED` best of a batch's when none of those is a counterexample (e.g. the
+    linear programs of their activation patterns, :mod:`verinet.falsify.pattern`).
     """
     n_in = case.box.n
     relevant = (np.ones(n_in, dtype=bool) if relevant is None
@@ -473,6 +482,14 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
                 if cex is not None:
                     return SplitOutcome("sat", cex)
                 stats.rejected += 1
+            if refine is not None and not (marg >= 0).any():
+                more = refine(pts[np.argsort(-marg)[:REFINED]])
+                stats.candidates += more.shape[0]
+                for x in more:
+                    cex = checker.confirm(x, source="input-split pattern")
+                    if cex is not None:
+                        return SplitOutcome("sat", cex)
+                    stats.rejected += 1
             if strict_case is not None and exact_box is not None:
                 # points on the boundary of a strict row: bounds cannot tell "touches" from
                 # "crosses", so such boxes go to the exact engine, which decides "<" as written
