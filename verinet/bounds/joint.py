@@ -29,6 +29,7 @@ other networks get the sound bound at the initial choice (uniform ``lam``, adapt
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Mapping
 
@@ -392,7 +393,7 @@ _NEURONS = 256
 
 def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
                           *, iters: int = 20, lr: float = 0.5,
-                          C: np.ndarray | None = None) -> Bounds:
+                          C: np.ndarray | None = None, end: float = np.inf) -> Bounds:
     """Tighter bounds on the pre-activations of a chain network's ReLUs, for one box.
 
     Layer by layer, every unstable pre-activation ``z_j`` gets alpha-CROWN bounds of
@@ -401,7 +402,8 @@ def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.n
     later layers are then bounded again by CROWN from the tightened ones (``prior``:
     never looser).  ``bounds`` are CROWN bounds of the box ``lo, hi`` (``(1, n_in)``)
     with ``C``; the result has the same ``C`` and output bounds.  Networks that are not
-    chains come back as they are.
+    chains come back as they are.  At ``time.monotonic() == end`` the tightening stops
+    after the chunk of neurons in hand, and what it has tightened so far is kept.
     """
     from .crown import crown_bounds
 
@@ -420,6 +422,8 @@ def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.n
         cut = _prefix(net, src)
         lower, upper = l0.copy(), u0.copy()
         for s0 in range(0, unstable.size, _NEURONS):
+            if time.monotonic() > end:
+                break
             idx = unstable[s0:s0 + _NEURONS]
             R = idx.size
             C_out = np.zeros((2 * R, op.size))
@@ -434,4 +438,6 @@ def optimise_intermediate(net: Network, bounds: Bounds, lo: np.ndarray, hi: np.n
                        bounds.out_lower, bounds.out_upper, bounds.C,
                        infeasible=bounds.infeasible)
         bounds = crown_bounds(net, lo, hi, C if C is not None else bounds.C, prior=tight)
+        if time.monotonic() > end:
+            break
     return bounds

@@ -67,6 +67,10 @@ __all__ = ["relu_bab", "Executor", "Threads"]
 #: 0.1 kept the open domains near depth 47 where 0.5 let them sink past depth 100)
 _COLD_LR, _WARM_LR = 0.5, 0.1
 
+#: share of the time left that the root's optimised intermediate bounds may take (on
+#: marabou-cifar10's cifar10_large they would take about 50 s)
+_ROOT_SHARE = 0.25
+
 #: candidates per round given gradient steps when no corner is in the bad region
 _PGD_STARTS, _PGD_STEPS = 16, 8
 
@@ -178,7 +182,8 @@ def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
     """
     if not case.bad:
         return SplitOutcome("unsat")
-    root = _root(network, case, stats, iters)
+    root = _root(network, case, stats, iters,
+                 end=time.monotonic() + _ROOT_SHARE * (deadline - time.monotonic()))
     executor = executor or Threads(workers)
     params = {"batch": batch, "iters": iters, "max_mib": max_mib, "fsb": fsb}
     try:
@@ -233,11 +238,11 @@ class Threads:
             self._pool = None
 
 
-def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
+def _root(net: Network, case: Case, stats: Stats, iters: int, end: float = np.inf) -> Bounds:
     """CROWN bounds of the case's box shared by its conjunctions' searches: with ``iters``,
     when some conjunction is left open, the pre-activations are tightened by optimised
-    bounds first (:func:`~verinet.bounds.joint.optimise_intermediate`), once per case;
-    every domain keeps them."""
+    bounds first (:func:`~verinet.bounds.joint.optimise_intermediate`, until ``end``),
+    once per case; every domain keeps them."""
     t = time.monotonic()
     rows = CaseRows.of(case, case.box.n, net.n_outputs)
     lo, hi = case.box.lower[None], case.box.upper[None]
@@ -246,7 +251,8 @@ def _root(net: Network, case: Case, stats: Stats, iters: int) -> Bounds:
     in_lo, _ = linear_interval(rows.C_in[None], lo, hi)
     closed = rows.closed_conj(root.out_lower + in_lo - rows.b)
     if iters > 0 and not root.infeasible[0] and not closed.all():
-        root = optimise_intermediate(net, root, lo, hi, iters=2 * iters, C=rows.C_out)
+        root = optimise_intermediate(net, root, lo, hi, iters=2 * iters, C=rows.C_out,
+                                     end=end)
     stats.time_bounds += time.monotonic() - t
     return root
 
