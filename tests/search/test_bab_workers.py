@@ -132,3 +132,26 @@ def test_dask_local_cluster_gives_the_answer_of_one_process(tmp_path):
                    batch=4, workers=2)
     assert ex.remote > 0 and not ex.broken
     assert out.status == ref.status and out.status in ("sat", "unsat")
+
+
+def test_cli_executor_and_scheduler_options(tmp_path, capsys):
+    """``verinet verify --jobs 2 --executor processes``: the workers' executor is named in
+    the strategy; ``--scheduler`` without ``--executor dask`` is refused in one line."""
+    import json
+
+    from verinet.cli import main
+    from verinet.spec.vnnlib import write_vnnlib
+
+    net = _onnx_chain(tmp_path / "chain.onnx", [24, 24], 2)
+    case = _case(net, 2, -0.05)
+    prop = Property((case,), net.n_inputs, net.n_outputs)
+    write_vnnlib(prop, tmp_path / "p.vnnlib")
+    args = [str(tmp_path / "chain.onnx"), "--vnnlib", str(tmp_path / "p.vnnlib"),
+            "--timeout", "60", "--strategy", "relu", "--relu-engine", "bab", "--jobs", "2"]
+    code = main(["verify", *args, "--executor", "processes", "--json", "--no-attack"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] in ("sat", "unsat") and code in (0, 10)
+    assert "on worker processes" in out["stats"]["strategy"]
+    code = main(["verify", *args, "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--scheduler needs --executor dask" in err and "Traceback" not in err
