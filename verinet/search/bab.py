@@ -31,6 +31,11 @@ batch at a time, with no LP:
 5. **Leaves.** A domain with no free unstable ReLU is handed to ``exact_leaf`` (z3 with
    those phases) when given, else the conjunction is ``unknown``.
 
+Steps 2 to 4 of a batch are :meth:`_Search.branch`: each round pops one batch per worker
+and an :class:`Executor` bounds them (:class:`Threads` here; worker processes and Dask in
+:mod:`verinet.search.bab_workers`), while the frontier, the leaves and every answer stay
+with the caller.
+
 ``unsat`` when the frontier empties; ``timeout`` at the deadline (checked between batches
 and inside the bounds); ``unknown`` when the frontier would outgrow ``max_mib`` of memory.
 """
