@@ -4,6 +4,7 @@ worker whose model is not the network being verified never used."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -155,3 +156,50 @@ def test_cli_executor_and_scheduler_options(tmp_path, capsys):
     code = main(["verify", *args, "--scheduler", "tcp://127.0.0.1:1"])
     err = capsys.readouterr().err
     assert code != 0 and "--scheduler needs --executor dask" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, uses pgrep")
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_ctrl_c_during_branch_and_bound_exits_130_and_leaves_no_worker(tmp_path, executor):
+    """SIGINT while two workers bound batches: exit 130 within seconds, no answer written,
+    no traceback, and no worker process left behind."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from verinet.spec.vnnlib import write_vnnlib
+
+    net = _onnx_chain(tmp_path / "chain.onnx", [32, 32, 32], 3)  # open for a minute
+    case = _case(net, 3, -0.05)
+    write_vnnlib(Property((case,), net.n_inputs, net.n_outputs), tmp_path / "p.vnnlib")
+    res = tmp_path / "res.txt"
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen([sys.executable, "-m", "verinet", "verify", str(tmp_path / "chain.onnx"),
+                          "--vnnlib", str(tmp_path / "p.vnnlib"), "--strategy", "relu",
+                          "--relu-engine", "bab", "--jobs", "2", "--executor", executor,
+                          "--no-attack", "--timeout", "60", "--results-file", str(res)],
+                         cwd=root, stderr=subprocess.PIPE, text=True)
+    time.sleep(6.0)
+    assert p.poll() is None, p.stderr.read()
+    kids = [int(x) for x in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                           text=True).stdout.split()]
+    if executor == "processes":
+        assert len(kids) >= 2, kids  # the two workers (and the start method's helper)
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=30)
+    err = p.stderr.read()
+    p.stderr.close()
+    assert rc == 130, err
+    assert time.monotonic() - t < 5.0
+    assert not res.exists() and "Traceback" not in err
+    time.sleep(1.0)
+    def running(pid: int) -> bool:  # a zombie waiting for its reaper has ended
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
+
+    alive = [pid for pid in kids if running(pid)]
+    assert not alive, f"worker processes left behind: {alive}"
