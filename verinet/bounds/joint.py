@@ -73,10 +73,10 @@ def _weights(op: Affine, dt):
     """``W`` and ``b`` of an affine op in float type ``dt`` (a float32 copy is cached
     per op: ops are immutable)."""
     if dt == np.float64:
-        return op.W, op.b
+        return op.linear(), op.b
     got = _F32_OPS.get(op)
     if got is None:
-        got = _F32_OPS[op] = (op.W.astype(FAST), np.asarray(op.b, dtype=FAST))
+        got = _F32_OPS[op] = (op.linear(FAST), np.asarray(op.b, dtype=FAST))
     return got
 
 

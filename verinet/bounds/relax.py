@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import deadline
-from ..network.ops import Affine, Concat, Matrix, MaxPool, Op, Relu, Sum, issparse
+from ..network.ops import Affine, Concat, Matrix, MaxPool, Op, Relu, Sum, vecmat_batch
 from .interval import TINY, abs_weight, magnitude, matvec, pool_gather, slack
 
 __all__ = ["BACKWARD_RULES", "Ctx", "relu_relaxation", "pool_relaxation"]
@@ -139,21 +139,20 @@ LMUL_BLOCK_WORK = 1e8
 
 
 def lmul(L: np.ndarray, W: Matrix) -> np.ndarray:
-    """``L @ W`` for ``L`` ``(G, K, m)`` and ``W`` ``(m, n)`` (dense or sparse), one GEMM."""
+    """``L @ W`` for ``L`` ``(G, K, m)`` and ``W`` ``(m, n)`` (dense, sparse or a
+    :class:`~verinet.network.convmap.ConvMap`), one product."""
     G, K, m = L.shape
     flat = L.reshape(G * K, m)
     n = W.shape[1]
-    work = (W.nnz if issparse(W) else m * n) or 1
+    work = (m * n if isinstance(W, np.ndarray) else W.nnz) or 1
     step = max(1, int(LMUL_BLOCK_WORK // work))
     if step >= flat.shape[0]:
-        out = np.asarray((W.T @ flat.T).T) if issparse(W) else flat @ W
-        return out.reshape(G, K, n)
+        return vecmat_batch(flat, W).reshape(G, K, n)
     # large products in row blocks, so that the query's deadline is checked in between
     out = np.empty((flat.shape[0], n))
     for i in range(0, flat.shape[0], step):
         deadline.check()
-        blk = flat[i:i + step]
-        out[i:i + step] = np.asarray((W.T @ blk.T).T) if issparse(W) else blk @ W
+        out[i:i + step] = vecmat_batch(flat[i:i + step], W)
     return out.reshape(G, K, n)
 
 
@@ -165,7 +164,7 @@ BackRule = Callable[[Op, str, np.ndarray, Index, Ctx],
 
 def _back_affine(op: Affine, name: str, L: np.ndarray, boxes: Index, ctx: Ctx):
     (src,) = op.inputs
-    Lx = lmul(L, op.W)
+    Lx = lmul(L, op.linear())
     dc = L @ op.b
     scale = matvec(abs_weight(op), ctx.mag(src)[boxes]) + np.abs(op.b)  # (G, m)
     de = slack(op.size + 1, bmv(np.abs(L), scale))

@@ -85,7 +85,7 @@ def _forms(network: Network, x: np.ndarray):
 def _highs():
     import highspy
 
-    from ..lp.quiet import stdout_silenced
+    from ..quiet import stdout_silenced
 
     with stdout_silenced():
         h = highspy.Highs()

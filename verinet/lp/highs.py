@@ -41,7 +41,7 @@ from verinet.lp.base import (
     check_primal,
     objective_bound,
 )
-from verinet.lp.quiet import stdout_silenced as _stdout_silenced
+from verinet.quiet import stdout_silenced as _stdout_silenced
 
 __all__ = ["HighsLP", "model_trouble"]
 

@@ -199,6 +199,8 @@ class Network:
             for name, op in self.plan:
                 h.update(repr((name, type(op).__name__, op.inputs, op.size)).encode())
                 for f in dataclasses.fields(op):
+                    if f.name == "conv":  # another form of W, made from it
+                        continue
                     v = getattr(op, f.name)
                     if issparse(v):
                         v = v.tocsr()
@@ -238,12 +240,16 @@ class Network:
 
 # ---------------------------------------------------------------------- builder
 def _is_identity(op: Affine) -> bool:
-    if op.W.shape[0] != op.W.shape[1] or np.any(op.b != 0):
+    return not np.any(op.b != 0) and _identity_W(op.W)
+
+
+def _identity_W(W) -> bool:
+    if W.shape[0] != W.shape[1]:
         return False
-    if issparse(op.W):
-        W = op.W.tocoo()
+    if issparse(W):
+        W = W.tocoo()
         return W.nnz == W.shape[0] and np.all(W.row == W.col) and np.all(W.data == 1.0)
-    return bool(np.array_equal(op.W, np.eye(op.W.shape[0])))
+    return bool(np.array_equal(W, np.eye(W.shape[0])))
 
 
 def _cost(W) -> int:
@@ -291,7 +297,11 @@ def compose_affine(outer: Affine, inner: Affine, max_growth: float = 1.0) -> Aff
     err = {}
     if inner.has_error or outer.has_error:
         err = _compose_error(outer, inner)
-    return Affine(inputs=inner.inputs, size=outer.size, W=W, b=b, origin=origin, **err)
+    # a shift before or after a convolution leaves its products as they were
+    conv = (inner.conv if inner.conv is not None and _identity_W(W2) else
+            outer.conv if outer.conv is not None and _identity_W(W1) else None)
+    return Affine(inputs=inner.inputs, size=outer.size, W=W, b=b, origin=origin, conv=conv,
+                  **err)
 
 
 def _compose_error(outer: Affine, inner: Affine) -> dict[str, Any]:

@@ -481,7 +481,15 @@ def _conv(ctx, node, inputs):
     if B is not None:
         bvec = np.asarray(_const(ctx, B, "the Conv bias"), dtype=np.float64)
         bias = bvec.reshape((1, -1) + (1,) * nd)
-    return [ctx.linear(v, fn, bias, label="Conv")]
+    out = ctx.linear(v, fn, bias, label="Conv")
+    if nd == 2 and group == 1 and N == 1 and all(d == 1 for d in dil):
+        from .convmap import conv_map
+        from .ops import Affine, issparse
+
+        op = ctx.nb.g.nodes[out.node]["op"]
+        if isinstance(op, Affine) and issparse(op.W):  # its products as a convolution
+            op.conv = conv_map(op.W, W, strides, pads, v.shape[1:], out.shape[1:])
+    return [out]
 
 
 @register("BatchNormalization")

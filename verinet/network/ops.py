@@ -44,9 +44,12 @@ def issparse(W) -> bool:
 
 
 def matvec_batch(W: Matrix, x: np.ndarray) -> np.ndarray:
-    """``x @ W.T`` for a batch ``x`` of shape ``(B, n)``; returns ``(B, m)`` dense."""
+    """``x @ W.T`` for a batch ``x`` of shape ``(B, n)``; returns ``(B, m)`` dense.  ``W``
+    may be a :class:`~verinet.network.convmap.ConvMap` (``Affine.linear``)."""
     if issparse(W):
         return np.asarray((W @ x.T).T)
+    if not isinstance(W, np.ndarray):
+        return W.forward(x)
     return x @ W.T
 
 
@@ -54,6 +57,8 @@ def vecmat_batch(g: np.ndarray, W: Matrix) -> np.ndarray:
     """``g @ W`` for ``g`` of shape ``(B, m)``; returns ``(B, n)`` dense."""
     if issparse(W):
         return np.asarray((W.T @ g.T).T)
+    if not isinstance(W, np.ndarray):
+        return W.backward(g)
     return g @ W
 
 
@@ -115,7 +120,15 @@ class Affine(Op):
     err_rho: float = 0.0
     err_M: Matrix | None = None
     err_e0: np.ndarray | None = None
+    conv: object = None  # a ConvMap of ``W`` when ``W`` is a convolution worth it
     kind: ClassVar[str] = "Affine"
+
+    def linear(self, dtype=None):
+        """``W`` for products (:func:`matvec_batch`, :func:`vecmat_batch`): its
+        :class:`~verinet.network.convmap.ConvMap` when it has one, in ``dtype`` if given."""
+        if self.conv is not None:
+            return self.conv if dtype is None else self.conv.astype(dtype)
+        return self.W if dtype is None else self.W.astype(dtype)
 
     @property
     def has_error(self) -> bool:
@@ -157,13 +170,15 @@ class Affine(Op):
         return self.W.toarray() if issparse(self.W) else self.W
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
-        return matvec_batch(self.W, xs[0]) + self.b
+        return matvec_batch(self.linear(), xs[0]) + self.b
 
     def backward(self, g, xs, y):
-        return (vecmat_batch(g, self.W),)
+        return (vecmat_batch(g, self.linear()),)
 
     def describe(self) -> str:
         store = f"sparse, {self.W.nnz} nonzeros" if self.is_sparse else "dense"
+        if self.conv is not None:
+            store += ", products as a convolution"
         src = f" from {self.origin}" if self.origin else ""
         return f"Affine {self.n_in} -> {self.size} ({store}){src}"
 
