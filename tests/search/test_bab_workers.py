@@ -12,13 +12,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.search.test_bab import _case
 from verinet.config import AttackConfig, SearchConfig, VerifierConfig
 from verinet.counterexample import CexChecker
 from verinet.network import load
 from verinet.result import Stats, Status
 from verinet.search.bab import relu_bab
 from verinet.search.bab_workers import DaskWorkers, Processes, executor_for
-from verinet.spec.property import Box, Case, Conjunction, Property
+from verinet.spec.property import Property
 from verinet.verify import verify
 
 
@@ -43,16 +44,6 @@ def _onnx_chain(path, widths, seed, n_in=6, n_out=3):
     model.ir_version = 8
     onnx.save(model, str(path))
     return load(str(path))
-
-
-def _case(net, seed, shift):
-    rng = np.random.default_rng(seed)
-    c = rng.uniform(-1, 1, net.n_inputs)
-    lo, hi = c - 0.3, c + 0.3
-    x = lo + (hi - lo) * rng.random((4000, net.n_inputs))
-    d = net.evaluate(x) @ np.array([1.0, -1.0, 0.0])
-    t = float(d.min() + shift * (d.max() - d.min()))
-    return Case(Box(lo, hi), (Conjunction(np.array([[1.0, -1.0, 0.0]]), np.array([t])),))
 
 
 def _spec(net):
@@ -163,10 +154,10 @@ def test_cli_executor_and_scheduler_options(tmp_path, capsys):
 def test_ctrl_c_during_branch_and_bound_exits_130_and_leaves_no_worker(tmp_path, executor):
     """SIGINT while two workers bound batches: exit 130 within seconds, no answer written,
     no traceback, and no worker process left behind."""
-    import signal
     import subprocess
     from pathlib import Path
 
+    from tests.procs import interrupt
     from verinet.spec.vnnlib import write_vnnlib
 
     net = _onnx_chain(tmp_path / "chain.onnx", [32, 32, 32], 3)  # open for a minute
@@ -185,13 +176,9 @@ def test_ctrl_c_during_branch_and_bound_exits_130_and_leaves_no_worker(tmp_path,
                                            text=True).stdout.split()]
     if executor == "processes":
         assert len(kids) >= 2, kids  # the two workers (and the start method's helper)
-    t = time.monotonic()
-    p.send_signal(signal.SIGINT)
-    rc = p.wait(timeout=30)
-    err = p.stderr.read()
-    p.stderr.close()
+    rc, err, took = interrupt(p)
     assert rc == 130, err
-    assert time.monotonic() - t < 5.0
+    assert took < 5.0
     assert not res.exists() and "Traceback" not in err
     time.sleep(1.0)
     def running(pid: int) -> bool:  # a zombie waiting for its reaper has ended
