@@ -189,11 +189,10 @@ def verify_parallel(network: Network, prop: Property, timeout: float = 60.0,
         threaded = dataclasses.replace(config, search=dataclasses.replace(
             config.search, bab_workers=max(jobs, config.search.bab_workers)))
         r = verify(network, prop, timeout=timeout, config=threaded, start=t0)
-        from .search.bab_workers import executor_for
+        from .search.bab_workers import executor_kind
 
-        where = ("threads" if executor_for(network, threaded) is None else
-                 {"processes": "worker processes", "dask": "Dask workers"}[
-                     config.search.bab_executor])
+        where = {"threads": "threads", "processes": "worker processes",
+                 "dask": "Dask workers"}[executor_kind(network, threaded)]
         return dataclasses.replace(r, stats=dataclasses.replace(
             r.stats, strategy=f"{r.stats.strategy or 'relu'} (branch and bound, {jobs} "
                               f"batches at once on {where})"))

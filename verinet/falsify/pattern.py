@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from ..network.ir import Network
-from ..network.ops import Affine, Concat, Input, MaxPool, Relu, Sum, issparse
+from ..network.ops import Affine, Concat, Input, MaxPool, Relu, Sum, matvec_batch
 from ..spec.property import Case, Conjunction
 
 __all__ = ["pattern_points", "pattern_cost", "MAX_COST"]
@@ -45,9 +45,8 @@ def _forms(network: Network, x: np.ndarray):
             forms[name] = (np.eye(n), np.zeros(n))
         elif isinstance(op, Affine):
             A, c = forms[op.inputs[0]]
-            W = op.W
-            WA = np.asarray(W @ A) if issparse(W) else W @ A
-            forms[name] = (WA, np.asarray(W @ c).reshape(-1) + op.b)
+            W = op.linear()
+            forms[name] = (matvec_batch(W, A.T).T, matvec_batch(W, c[None])[0] + op.b)
         elif isinstance(op, Relu):
             A, c = forms[op.inputs[0]]
             on = vals[op.inputs[0]][0] >= 0
@@ -152,7 +151,8 @@ def pattern_points(network: Network, case: Case, X: np.ndarray, *,
         for conj in case.bad:
             if conj.k == 0:
                 continue
-            h = h or _highs()
+            if h is None:
+                h = _highs()
             p = _solve(h, M, d, G, hv, conj, lo, hi)
             if p is not None:
                 found.append(p)

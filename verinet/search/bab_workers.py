@@ -31,25 +31,36 @@ from ..result import Stats
 from ..spec.property import Case, Property
 from .bab import Executor, Threads, _Domains, _Search
 
-__all__ = ["executor_for", "Processes", "DaskWorkers"]
+__all__ = ["executor_for", "executor_kind", "Processes", "DaskWorkers"]
 
 #: seconds a worker may overrun its batch's time before it is ended
 GRACE = 5.0
 
 
-def executor_for(network: Network, config: VerifierConfig) -> Executor | None:
-    """The executor ``config.search`` asks for, for ``network`` as ``verify`` searches it;
-    None (threads of this process) when it asks for threads, or for one worker, or the
-    network has no model file a worker could load."""
+def executor_kind(network: Network, config: VerifierConfig) -> str:
+    """Where ``verify`` bounds the batches of ``network``: ``config.search.bab_executor``,
+    or ``"threads"`` (of this process) for one worker process, or for a network with no
+    model file a worker could load."""
     s = config.search
     path = network.meta.get("path")
-    if s.bab_executor == "threads" or not path or not os.path.isfile(path):
+    if not path or not os.path.isfile(path) or (s.bab_executor == "processes"
+                                                 and s.bab_workers < 2):
+        return "threads"
+    return s.bab_executor
+
+
+def executor_for(network: Network, config: VerifierConfig) -> Executor | None:
+    """The executor :func:`executor_kind` names, for ``network`` as ``verify`` searches it;
+    None for threads (branch and bound's default)."""
+    kind = executor_kind(network, config)
+    if kind == "threads":
         return None
-    spec = (os.path.abspath(path), config.semantics == "real", network.fingerprint(),
-            config.check_onnxruntime)
-    if s.bab_executor == "dask":
+    spec = (os.path.abspath(network.meta["path"]), config.semantics == "real",
+            network.fingerprint(), config.check_onnxruntime)
+    s = config.search
+    if kind == "dask":
         return DaskWorkers(s.bab_workers, spec, s.bab_scheduler)
-    return Processes(s.bab_workers, spec) if s.bab_workers > 1 else None
+    return Processes(s.bab_workers, spec)
 
 
 # ---------------------------------------------------------------- inside a worker
@@ -182,9 +193,6 @@ class Processes(_Remote):
         except ModelLoadError as e:
             self.broken = str(e)
             return self.local.map(search, batches)
-        for r in results:
-            if r is not None and r["status"] == "unknown":  # a worker died: replaced
-                r["status"], r["reason"] = "failed", r.get("reason", "")
         return self._collect(search, batches, results)
 
     def close(self) -> None:

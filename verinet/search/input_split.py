@@ -447,6 +447,16 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
     deferred: list = []
     current: list = []  # the batch being worked on (on no list meanwhile)
 
+    def first_confirmed(points: np.ndarray, source: str):
+        """The first of ``points`` confirmed as a counterexample, or None (each one turned
+        down counts as rejected)."""
+        for x in points:
+            cex = checker.confirm(x, source=source)
+            if cex is not None:
+                return cex
+            stats.rejected += 1
+        return None
+
     def stopped() -> SplitOutcome:
         """``timeout`` with the open frontier: every box not proved safe is on the stack,
         deferred, or in the current batch (no frontier when a box was left undecided)."""
@@ -477,19 +487,13 @@ def input_split(case: Case, bound_rows: RowBoundFn, evaluate: Callable[[np.ndarr
             y = evaluate(pts)
             marg = case_margin(case, pts, y)
             stats.candidates += pts.shape[0]
-            for i in np.nonzero(marg >= 0)[0][:8]:
-                cex = checker.confirm(pts[i], source="input-split")
-                if cex is not None:
-                    return SplitOutcome("sat", cex)
-                stats.rejected += 1
-            if refine is not None and not (marg >= 0).any():
+            cex = first_confirmed(pts[np.nonzero(marg >= 0)[0][:8]], "input-split")
+            if cex is None and refine is not None and not (marg >= 0).any():
                 more = refine(pts[np.argsort(-marg)[:REFINED]])
                 stats.candidates += more.shape[0]
-                for x in more:
-                    cex = checker.confirm(x, source="input-split pattern")
-                    if cex is not None:
-                        return SplitOutcome("sat", cex)
-                    stats.rejected += 1
+                cex = first_confirmed(more, "input-split pattern")
+            if cex is not None:
+                return SplitOutcome("sat", cex)
             if strict_case is not None and exact_box is not None:
                 # points on the boundary of a strict row: bounds cannot tell "touches" from
                 # "crosses", so such boxes go to the exact engine, which decides "<" as written
