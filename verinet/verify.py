@@ -62,7 +62,7 @@ def _row_bounder(network: Network, case: Case, joint_iters: int | None = None):
     joint_conj = rows.conj[joint_of]
 
     def bound(lower: np.ndarray, upper: np.ndarray):
-        bd = crown_bounds(network, lower, upper, C_out)
+        bd = crown_bounds(network, lower, upper, C_out, lower_only=True)
         lb, slopes, offset = bd.out_lower, bd.lower_A, bd.lower_b
         if has_in:
             # exact bound of the input part; its rounding is covered by one ulp step

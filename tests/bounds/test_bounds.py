@@ -138,6 +138,28 @@ def test_bounds_contain_samples(key: str) -> None:
         assert (lin_lo <= cy + tol(cy)).all() and (cy <= lin_hi + tol(cy)).all()
 
 
+@pytest.mark.parametrize("key", sorted(NETS))
+def test_lower_only_gives_the_rows_own_bounds_for_less_work(key: str) -> None:
+    """``lower_only``: the linear lower bounds of ``C @ y`` are those of the full pass (the
+    same rows; BLAS may block fewer rows differently, hence the ulp tolerance); the full
+    pass can only be tighter (it also bounds the output itself), and both contain
+    every sample."""
+    net = NETS[key]()
+    B = 5
+    lo, hi = boxes(net.n_inputs, B, seed=sum(map(ord, key)))
+    C = np.random.default_rng(3).normal(size=(B, 3, net.n_outputs))
+    full = crown_bounds(net, lo, hi, C)
+    low = crown_bounds(net, lo, hi, C, lower_only=True)
+    for got, want in ((low.lower_A, full.lower_A), (low.lower_b, full.lower_b)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert (low.out_lower <= full.out_lower + 1e-12).all()
+    assert low.upper_A is None and low.upper_b is None
+    assert (low.out_upper >= full.out_upper).all()
+    for box in range(B):
+        vals = net.evaluate_all(samples(lo[box], hi[box], 200, seed=box))
+        assert_contains(low, net, box, vals, C)
+
+
 def test_crown_linear_bounds_describe_output_without_C() -> None:
     net = NETS["deep"]()
     lo, hi = boxes(3, 4, 11)

@@ -193,17 +193,20 @@ def _chunks(boxes: np.ndarray, K: int, width: int) -> list[np.ndarray]:
 
 
 def _output_bounds(net: Network, m: int, Cb: np.ndarray | None, ctx: Ctx,
-                   lo: np.ndarray, hi: np.ndarray, record: tuple[str, ...] = ()):
-    """Back-substitute ``[C; -C; I; -I]`` from the output in one pass.
+                   lo: np.ndarray, hi: np.ndarray, record: tuple[str, ...] = (),
+                   upper: bool = True):
+    """Back-substitute ``[C; -C; I; -I]`` from the output in one pass (``[C]`` alone
+    without ``upper``: the upper bounds of ``C @ y`` and the output's bounds are then
+    the interval ones).
 
     Returns the output's bounds, the linear bounds ``(A (B, 2k, n_in), off (B, 2k))``
-    of rows ``[C; -C]`` (``[I; -I]`` without ``C``), the bounds on ``C @ y`` or None, and
-    for each node named in ``record`` the coefficients of the lower bounds of ``C @ y``
-    on it, ``(B, k, size)``.
+    of rows ``[C; -C]`` (``[I; -I]`` without ``C``; ``[C]`` without ``upper``), the
+    bounds on ``C @ y`` or None, and for each node named in ``record`` the coefficients
+    of the lower bounds of ``C @ y`` on it, ``(B, k, size)``.
     """
     B = ctx.B
     eye = np.eye(m)
-    rows = [eye, -eye] if Cb is None else [Cb, -Cb, eye, -eye]
+    rows = [eye, -eye] if Cb is None else [Cb, -Cb, eye, -eye] if upper else [Cb]
     L0 = np.concatenate([np.broadcast_to(r, (B,) + r.shape[-2:]) for r in rows], axis=1)
     parts, recs = [], []
     for bx in _chunks(np.arange(B), L0.shape[1], ctx.width):
@@ -217,6 +220,9 @@ def _output_bounds(net: Network, m: int, Cb: np.ndarray | None, ctx: Ctx,
         lam[name] = np.concatenate([
             r[name][:, :k] if r[name] is not None else
             np.zeros((len(p[0]), k, net.op(name).size)) for r, p in zip(recs, parts)])
+    if Cb is not None and not upper:
+        ilo, ihi = linear_interval(Cb, lo, hi)
+        return (lo, hi), (A, off), (np.maximum(val, ilo), ihi), lam
     lo = np.maximum(lo, val[:, 2 * k:2 * k + m])
     hi = np.minimum(hi, -val[:, 2 * k + m:])
     if Cb is None:
@@ -230,7 +236,8 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                  C: np.ndarray | None = None, *,
                  fixed: Mapping[str, np.ndarray] | None = None,
                  alpha: Alpha = "adaptive", prior: Bounds | None = None,
-                 keep: Bounds | None = None, record: tuple[str, ...] = ()) -> Bounds:
+                 keep: Bounds | None = None, record: tuple[str, ...] = (),
+                 lower_only: bool = False) -> Bounds:
     """CROWN / DeepPoly bounds on every node for ``B`` input boxes at once.
 
     Args:
@@ -257,6 +264,12 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
         record: Relu node names; ``Bounds.lam`` then holds, for each, the coefficients
             ``(B, k, size)`` of the lower bounds of ``C @ y`` on that node's output (how
             much each neuron's relaxation weighs in the bound: branching scores).
+        lower_only: with ``C``, back-substitute only the rows of ``C`` from the output
+            (a third of that pass or less, for callers that read only lower bounds of
+            ``C @ y``): ``out_upper`` and the output's bounds are then interval bounds,
+            ``upper_A``/``upper_b`` are None, and ``out_lower`` is the rows' own bound
+            (the full pass also meets it with the interval of ``C`` over the output's
+            back-substituted bounds, now and then tighter).
     Returns:
         :class:`Bounds` (``method="crown"``); ``lower``/``upper`` for every node.
         Pre-activations of ReLUs proved inactive keep their interval upper bound
@@ -291,7 +304,8 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
             ctx.pool[name] = pool_relaxation(op, ctx.lower[op.inputs[0]],
                                              ctx.upper[op.inputs[0]])
         if name == net.output_name:
-            (lo, hi), lin, out, lam = _output_bounds(net, op.size, Cb, ctx, lo, hi, record)
+            (lo, hi), lin, out, lam = _output_bounds(net, op.size, Cb, ctx, lo, hi, record,
+                                                     not lower_only or Cb is None)
             if out is not None:
                 out_lo, out_hi = out
         elif name in targets and (keep is None or name not in keep.lower):
@@ -316,6 +330,9 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     bad = ~(np.isfinite(A).all(axis=2) & np.isfinite(off))
     if bad.any():
         A, off = np.where(bad[:, :, None], 0.0, A), np.where(bad, -np.inf, off)
+    if Cb is not None and lower_only:
+        return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb, lower_A=A, lower_b=off,
+                      infeasible=infeasible, method="crown", lam=lam or None)
     k = A.shape[1] // 2
     return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb,
                   lower_A=A[:, :k], lower_b=off[:, :k], upper_A=-A[:, k:],

@@ -350,7 +350,7 @@ class _Search:
         lo = np.broadcast_to(self.lo, (B, self.lo.shape[0]))
         hi = np.broadcast_to(self.hi, (B, self.hi.shape[0]))
         b = crown_bounds(self.net, lo, hi, self.conj.A_out, fixed=fixed, keep=keep,
-                         record=tuple(self.relus))
+                         record=tuple(self.relus), lower_only=True)
         with self.lock:
             self.stats.boxes += B
             self.stats.time_bounds += time.monotonic() - t
