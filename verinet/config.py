@@ -143,7 +143,9 @@ class SearchConfig:
     * ``bab_candidates``: per domain, the best-scored neurons whose two children get a
       trial bound; the split whose worse child bounds best is taken (filtered smart
       branching; 1: the score alone).  On oval21's cifar_base_kw img5303, 16 candidates
-      close the tree in 47 domains and 3.5 s, the score alone in 1,375 and 14.8 s.
+      close the tree in 47 domains and 3.5 s, the score alone in 1,375 and 14.8 s; on
+      cifar_deep_kw img5168, 32 candidates in 127 domains and 30.6 s, 16 in 3,660 and
+      103.7 s (docs/search.md).
     * ``bab_workers``, ``bab_executor``: batches bounded at once, each round one per
       worker, and where: ``"threads"`` of this process, ``"processes"`` (worker
       processes that load the model once; falls back to threads for a network with no
@@ -161,7 +163,7 @@ class SearchConfig:
     bab_max_mib: float = 256.0
     bab_share: float = 1.0
     bab_min_relus: int = 256
-    bab_candidates: int = 16
+    bab_candidates: int = 32
     bab_workers: int = 1
     bab_executor: Literal["threads", "processes", "dask"] = "threads"
     bab_scheduler: str | None = None

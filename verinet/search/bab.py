@@ -163,7 +163,7 @@ class _Frontier:
 def relu_bab(network: Network, case: Case, checker: CexChecker, deadline: float,
              stats: Stats, *, batch: int = 64, iters: int = 10, max_mib: float = 256.0,
              exact_leaf: ExactLeaf | None = None, order: list[int] | None = None,
-             fsb: int = 16, workers: int = 1, executor: Executor | None = None
+             fsb: int = 32, workers: int = 1, executor: Executor | None = None
              ) -> SplitOutcome:
     """Decide one property case by batched branch and bound over ReLU phases.
 
