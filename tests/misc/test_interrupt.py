@@ -37,24 +37,24 @@ sys.exit(run(sys.argv[1] == "fire"))
 """
 
 
-@pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")
-def test_interrupt_inside_a_constructor_leaves_no_traceback(tmp_path):
+def _run(tmp_path, mode: str) -> subprocess.CompletedProcess:
     script = tmp_path / "s.py"
     script.write_text(_SCRIPT)
-    p = subprocess.run([sys.executable, str(script), "fire"], capture_output=True, text=True,
-                       timeout=60)
+    return subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")
+def test_interrupt_inside_a_constructor_leaves_no_traceback(tmp_path):
+    p = _run(tmp_path, "fire")
     assert p.returncode == 130
     assert p.stderr.strip() == "interrupted True"
 
 
 @pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")
 def test_without_an_interrupt_unraisable_errors_are_still_reported(tmp_path):
-    script = tmp_path / "s.py"
-    script.write_text(_SCRIPT)
-    p = subprocess.run([sys.executable, str(script), "broken"], capture_output=True, text=True,
-                       timeout=60)
+    p = _run(tmp_path, "broken")
     assert p.returncode == 0
     assert "Exception ignored" in p.stderr and "AttributeError" in p.stderr
-    quiet = subprocess.run([sys.executable, str(script), "calm"], capture_output=True,
-                           text=True, timeout=60)
+    quiet = _run(tmp_path, "calm")
     assert quiet.returncode == 0 and quiet.stderr == ""
