@@ -194,19 +194,20 @@ def _chunks(boxes: np.ndarray, K: int, width: int) -> list[np.ndarray]:
 
 def _output_bounds(net: Network, m: int, Cb: np.ndarray | None, ctx: Ctx,
                    lo: np.ndarray, hi: np.ndarray, record: tuple[str, ...] = (),
-                   upper: bool = True):
+                   lower_only: bool = False):
     """Back-substitute ``[C; -C; I; -I]`` from the output in one pass (``[C]`` alone
-    without ``upper``: the upper bounds of ``C @ y`` and the output's bounds are then
-    the interval ones).
+    with ``C`` and ``lower_only``: the upper bounds of ``C @ y`` and the output's bounds
+    are then the interval ones).
 
     Returns the output's bounds, the linear bounds ``(A (B, 2k, n_in), off (B, 2k))``
-    of rows ``[C; -C]`` (``[I; -I]`` without ``C``; ``[C]`` without ``upper``), the
+    of rows ``[C; -C]`` (``[I; -I]`` without ``C``; ``[C]`` with ``lower_only``), the
     bounds on ``C @ y`` or None, and for each node named in ``record`` the coefficients
     of the lower bounds of ``C @ y`` on it, ``(B, k, size)``.
     """
     B = ctx.B
     eye = np.eye(m)
-    rows = [eye, -eye] if Cb is None else [Cb, -Cb, eye, -eye] if upper else [Cb]
+    lower_only = lower_only and Cb is not None
+    rows = [Cb] if lower_only else [eye, -eye] if Cb is None else [Cb, -Cb, eye, -eye]
     L0 = np.concatenate([np.broadcast_to(r, (B,) + r.shape[-2:]) for r in rows], axis=1)
     parts, recs = [], []
     for bx in _chunks(np.arange(B), L0.shape[1], ctx.width):
@@ -220,7 +221,7 @@ def _output_bounds(net: Network, m: int, Cb: np.ndarray | None, ctx: Ctx,
         lam[name] = np.concatenate([
             r[name][:, :k] if r[name] is not None else
             np.zeros((len(p[0]), k, net.op(name).size)) for r, p in zip(recs, parts)])
-    if Cb is not None and not upper:
+    if lower_only:
         ilo, ihi = linear_interval(Cb, lo, hi)
         return (lo, hi), (A, off), (np.maximum(val, ilo), ihi), lam
     lo = np.maximum(lo, val[:, 2 * k:2 * k + m])
@@ -305,7 +306,7 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                                              ctx.upper[op.inputs[0]])
         if name == net.output_name:
             (lo, hi), lin, out, lam = _output_bounds(net, op.size, Cb, ctx, lo, hi, record,
-                                                     not lower_only or Cb is None)
+                                                     lower_only)
             if out is not None:
                 out_lo, out_hi = out
         elif name in targets and (keep is None or name not in keep.lower):
@@ -330,14 +331,14 @@ def crown_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     bad = ~(np.isfinite(A).all(axis=2) & np.isfinite(off))
     if bad.any():
         A, off = np.where(bad[:, :, None], 0.0, A), np.where(bad, -np.inf, off)
-    if Cb is not None and lower_only:
-        return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb, lower_A=A, lower_b=off,
-                      infeasible=infeasible, method="crown", lam=lam or None)
-    k = A.shape[1] // 2
+    if Cb is not None and lower_only:  # the rows of C alone: no upper linear bound
+        k, up_A, up_b = A.shape[1], None, None
+    else:
+        k = A.shape[1] // 2
+        up_A, up_b = -A[:, k:], -off[:, k:]
     return Bounds(ctx.lower, ctx.upper, out_lo, out_hi, Cb,
-                  lower_A=A[:, :k], lower_b=off[:, :k], upper_A=-A[:, k:],
-                  upper_b=-off[:, k:], infeasible=infeasible, method="crown",
-                  lam=lam or None)
+                  lower_A=A[:, :k], lower_b=off[:, :k], upper_A=up_A, upper_b=up_b,
+                  infeasible=infeasible, method="crown", lam=lam or None)
 
 
 def _forward(op: Op, name: str, ctx: Ctx, ph: dict[str, np.ndarray], lo_in: np.ndarray,
